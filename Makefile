@@ -1,0 +1,33 @@
+# The two commands a fresh clone needs: `make demo` (the main job) and `make test`.
+# Both create .venv and install everything on first use; torch is pinned first so pip
+# takes the CPU wheel instead of pulling a multi-GB CUDA build.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TORCH := torch==2.13.0
+
+.PHONY: demo test lint format tour bench
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/arctic-like train examples/recipes/tiny-addition.yaml
+
+tour: $(STAMP)
+	$(PY) examples/callbacks_tour.py
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(STAMP)
+	$(PY) benchmarks/dispatch.py
