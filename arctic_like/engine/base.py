@@ -1,0 +1,143 @@
+"""The engine interface: how forward, backward and the optimizer step run.
+
+The trainer never touches ``torch.distributed``, DDP, GradScaler or DeepSpeed itself: it asks its engine.
+An engine is built from the trainer (it reads ``trainer.config``) and is chosen by the recipe's ``engine:``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+
+if TYPE_CHECKING:
+    from arctic_like.trainer.trainer import Trainer
+
+logger = logging.getLogger("arctic_like.engine")
+
+_PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launched_world_size() -> int:
+    """The world size a launcher (torchrun, deepspeed) announced through ``WORLD_SIZE``; 1 otherwise."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def resolve_device(requested: str) -> torch.device:
+    """Turn the recipe's ``device`` (``auto``/``cpu``/``cuda``) into a device, per local rank on GPUs."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "device: cuda was requested but no CUDA GPU is available. Fix: set device: auto or cpu."
+        )
+    if requested == "cpu" or (requested == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    torch.cuda.set_device(local_rank)
+    return torch.device("cuda", local_rank)
+
+
+class Engine(ABC):
+    """Runs one model's forward, backward and optimizer step for a trainer.
+
+    Life cycle: ``init_distributed(config)`` (class method, before data loaders are built, so samplers see
+    the world size) → ``Engine(trainer)`` → ``prepare(model, optimizer, scheduler)`` → per micro-batch
+    ``accumulate(boundary)`` around ``forward``/``backward`` → at the boundary ``clip_grad_norm`` and
+    ``step`` (optimizer, scheduler, zero grad).
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, trainer: Trainer) -> None:
+        self.trainer = trainer
+        self.config = trainer.config
+        self.device = trainer.device
+        self.gradient_accumulation_steps = int(self.config.gradient_accumulation_steps)
+        self.dtype = _PRECISIONS[self.config.precision]
+        if self.dtype == torch.float16 and self.device.type != "cuda":
+            raise ValueError(
+                "precision: fp16 needs a CUDA device (found "
+                f"{self.device.type}). Fix: use precision: bf16 or fp32 on CPU."
+            )
+        self.model: torch.nn.Module | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
+
+    @classmethod
+    @abstractmethod
+    def init_distributed(cls, config: Any) -> None:
+        """Join the process group a launcher set up (nothing to do for a single plain process)."""
+
+    @property
+    def world_size(self) -> int:
+        """Number of processes taking part in the run."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_world_size()
+        return 1
+
+    @property
+    def global_rank(self) -> int:
+        """This process's rank in the run."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank()
+        return 0
+
+    @property
+    def local_rank(self) -> int:
+        """This process's rank on its machine."""
+        return int(os.environ.get("LOCAL_RANK", "0"))
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Mixed-precision context for forward passes (a no-op in fp32)."""
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+    @abstractmethod
+    def prepare(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+        """Take ownership of model, optimizer and scheduler (wrap, move, initialise)."""
+
+    @abstractmethod
+    def forward(self, batch: dict[str, torch.Tensor]) -> Any:
+        """Run the model on a batch (under autocast when mixed precision is on)."""
+
+    @abstractmethod
+    def backward(self, loss: torch.Tensor) -> None:
+        """Accumulate gradients of one micro-batch's loss, scaled by 1/gradient_accumulation_steps."""
+
+    @abstractmethod
+    def clip_grad_norm(self, max_norm: float | None) -> float | None:
+        """Clip gradients to ``max_norm`` (if given) and return the total norm before clipping, if known."""
+
+    @abstractmethod
+    def step(self) -> float | None:
+        """Optimizer step, scheduler step, zero the gradients; returns a gradient norm computed on the way."""
+
+    @abstractmethod
+    def zero_grad(self) -> None:
+        """Discard accumulated gradients without stepping."""
+
+    @abstractmethod
+    def unwrap(self) -> torch.nn.Module:
+        """The plain model (without DDP/DeepSpeed wrappers)."""
+
+    @contextlib.contextmanager
+    def accumulate(self, boundary: bool) -> Iterator[None]:
+        """Context around one micro-batch's forward and backward; ``boundary``: the window's last one."""
+        yield
+
+    def train_mode(self, training: bool) -> None:
+        """Put the model in training or evaluation mode."""
+        self.unwrap().train(training)

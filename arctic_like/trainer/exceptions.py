@@ -1,0 +1,28 @@
+"""Control-flow exceptions a callback raises to steer the training loop.
+
+They are caught by the trainer at documented points (see ``docs/trainer.md``):
+
+* ``SkipStep`` raised in ``pre-step``, ``pre-loss``, ``post-loss``, ``pre-backward`` or ``post-backward``
+  drops the current micro-batch (its gradients are discarded if it was the first of an accumulation
+  window; gradients already accumulated in the window are kept). Raised in ``pre-optimizer-step`` it
+  discards the whole accumulation window: no optimizer step, the gradients are zeroed, ``global_step``
+  does not advance.
+* ``StopEpoch`` ends the current epoch after the event that raised it; the loop goes on with the next epoch.
+* ``StopTraining`` ends training after the event that raised it; ``post-train`` callbacks still run.
+"""
+
+
+class TrainerFlowException(Exception):
+    """Base class of the exceptions the trainer loop catches to change its flow."""
+
+
+class SkipStep(TrainerFlowException):
+    """Skip the current micro-batch (or, from ``pre-optimizer-step``, the current optimizer step)."""
+
+
+class StopEpoch(TrainerFlowException):
+    """End the current epoch now and continue with the next one."""
+
+
+class StopTraining(TrainerFlowException):
+    """End training now; ``post-train`` callbacks still run."""
