@@ -1,0 +1,7 @@
+"""Checkpoint engines: `torch` (exact resume), `huggingface` (export), `deepspeed` (engine state)."""
+
+from arctic_like.checkpoint.base import CheckpointEngine
+from arctic_like.checkpoint.errors import CheckpointError
+from arctic_like.checkpoint.torch_engine import TorchCheckpointEngine
+
+__all__ = ["CheckpointEngine", "CheckpointError", "TorchCheckpointEngine"]

@@ -1,0 +1,232 @@
+"""`CheckpointEngine`: the base of every checkpoint engine, with atomic saving, selection and pruning.
+
+Subclasses implement two protected methods: `_write(tmp_dir)` (write this engine's files into a fresh
+temporary directory; called on every rank) and `_read(path, manifest)` (restore a verified checkpoint into the
+trainer). The base class owns everything that must be the same for all engines: the `checkpoint-<step>`
+layout, the temporary-directory-then-rename protocol, the manifest, the `latest` pointer, `save_total_limit`,
+finding the newest complete checkpoint and refusing broken ones with a `CheckpointError`.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from arctic_like.callback import CallbackMixin
+from arctic_like.checkpoint.atomic import fsync_dir, fsync_tree, remove_tree, write_text_atomic
+from arctic_like.checkpoint.config import CheckpointEngineConfig
+from arctic_like.checkpoint.errors import CheckpointError
+from arctic_like.checkpoint.manifest import MANIFEST_NAME, build_manifest, read_manifest, verify
+from arctic_like.checkpoint.state import barrier, broadcast_object, unwrap_model
+from arctic_like.registry import Registrable
+
+logger = logging.getLogger("arctic_like.checkpoint")
+
+CHECKPOINT_PREFIX = "checkpoint-"
+TMP_PREFIX = ".tmp-"
+LATEST_NAME = "latest"
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+class CheckpointEngine(Registrable, CallbackMixin):
+    """Saves and restores a trainer's run under `config.output_dir` as `checkpoint-<global_step>/`.
+
+    Events: `save` (returns the checkpoint path) and `load` (takes the path). Built as
+    `Engine(trainer, config)` by the trainer, one per entry of the recipe's `checkpoint:` list.
+    """
+
+    config: ClassVar[type[CheckpointEngineConfig]] = CheckpointEngineConfig
+    default_subdir: ClassVar[str] = "checkpoints"
+    """Directory under the trainer's output_dir used when `output_dir` is not set."""
+
+    def __init__(self, trainer: Any, config: CheckpointEngineConfig) -> None:
+        self.trainer = trainer
+        self.config = config
+        self._last_saved_step: int | None = None
+
+    # ------------------------------------------------------------------ where and who
+    @property
+    def output_dir(self) -> Path:
+        """The directory holding this engine's `checkpoint-<step>` directories."""
+        if self.config.output_dir is not None:
+            return Path(self.config.output_dir)
+        return Path(self.trainer.config.output_dir) / self.default_subdir
+
+    @property
+    def global_rank(self) -> int:
+        return int(getattr(self.trainer, "global_rank", 0) or 0)
+
+    @property
+    def world_size(self) -> int:
+        return int(getattr(self.trainer, "world_size", 1) or 1)
+
+    @property
+    def is_rank_zero(self) -> bool:
+        return self.global_rank == 0
+
+    @property
+    def step(self) -> int:
+        """The trainer's current optimizer step (the number in `checkpoint-<step>`)."""
+        return int(self.trainer.state.global_step)
+
+    # ------------------------------------------------------------------ when
+    def should_save(self, *, end_of_epoch: bool = False, end_of_training: bool = False) -> bool:
+        """Whether the trainer should call `save()` now (called by the trainer after an optimizer step,
+        at the end of an epoch and at the end of training).
+
+        True when `save_every_n_steps` divides the step, `save_every_n_epochs` divides the finished epoch
+        count, training ends with `save_end_of_training`, or a callback or an interrupt set
+        `trainer.control.should_save`; never twice for the same step.
+        """
+        step = self.step
+        if step == self._last_saved_step or step == 0:
+            return False
+        cfg = self.config
+        control = getattr(self.trainer, "control", None)
+        if control is not None and getattr(control, "should_save", False):
+            return True
+        if end_of_training:
+            return bool(cfg.save_end_of_training)
+        if end_of_epoch:
+            n = cfg.save_every_n_epochs
+            epochs_done = round(float(getattr(self.trainer.state, "epoch", 0) or 0))
+            return bool(n) and epochs_done > 0 and epochs_done % n == 0
+        n = cfg.save_every_n_steps
+        return bool(n) and step % n == 0
+
+    # ------------------------------------------------------------------ which
+    def checkpoints(self) -> list[Path]:
+        """This engine's complete checkpoints in `output_dir`, oldest first (partial ones skipped)."""
+        found: list[tuple[int, Path]] = []
+        if not self.output_dir.is_dir():
+            return []
+        for p in self.output_dir.iterdir():
+            m = _CHECKPOINT_RE.match(p.name)
+            if not m or not p.is_dir():
+                continue
+            manifest = read_manifest(p)
+            if manifest is None:
+                logger.warning("ignoring %s: no complete %s (an interrupted save?)", p, MANIFEST_NAME)
+                continue
+            if manifest.get("engine") != self.name:
+                continue
+            found.append((int(m.group(1)), p))
+        return [p for _, p in sorted(found)]
+
+    def latest(self) -> Path | None:
+        """The newest complete checkpoint of this engine, or None."""
+        complete = self.checkpoints()
+        return complete[-1] if complete else None
+
+    def cleanup_partial(self) -> list[Path]:
+        """Delete leftovers of interrupted saves/deletes (`.tmp-*` directories); rank 0 only."""
+        removed: list[Path] = []
+        if not self.is_rank_zero or not self.output_dir.is_dir():
+            return removed
+        for p in self.output_dir.iterdir():
+            if p.name.startswith(TMP_PREFIX) and p.is_dir():
+                logger.warning("removing %s left by an interrupted checkpoint save", p)
+                shutil.rmtree(p, ignore_errors=True)
+                removed.append(p)
+        return removed
+
+    def resume(self) -> Path | None:
+        """Load `resume_from` if set, else (with `auto_resume`) the newest complete checkpoint in
+        `output_dir`; returns the loaded path or None. Called by the trainer once everything is built."""
+        if self.config.resume_from is not None:
+            return self.load(self.config.resume_from)
+        if not self.config.auto_resume:
+            return None
+        path = self.latest()
+        if path is None:
+            logger.info("auto_resume: no checkpoint in %s, starting fresh", self.output_dir)
+            return None
+        self.load(path)
+        self.cleanup_partial()
+        return path
+
+    # ------------------------------------------------------------------ save / load
+    def save(self) -> Path:
+        """Write a checkpoint of the current step atomically and return its final path.
+
+        Files go to `<output_dir>/.tmp-checkpoint-<step>-<random>/`, are fsynced, and the directory is renamed
+        to `checkpoint-<step>`; then the `latest` pointer is replaced and `save_total_limit` applied.
+        """
+        step = self.step
+        final = self.output_dir / f"{CHECKPOINT_PREFIX}{step}"
+        tmp: Path | None = None
+        if self.is_rank_zero:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            self.cleanup_partial()
+            tmp = Path(
+                tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{CHECKPOINT_PREFIX}{step}-", dir=self.output_dir)
+            )
+        tmp = Path(broadcast_object(str(tmp) if tmp else None))
+        try:
+            self._write(tmp)
+            barrier()
+            if self.is_rank_zero:
+                manifest = build_manifest(tmp, engine=self.name, step=step, model=self._model_for_manifest())
+                (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+                fsync_tree(tmp)
+                if final.exists():
+                    remove_tree(final)
+                os.rename(tmp, final)
+                fsync_dir(self.output_dir)
+                write_text_atomic(self.output_dir / LATEST_NAME, final.name + "\n")
+                self._prune(keep=final)
+        except BaseException:
+            if self.is_rank_zero and tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        barrier()
+        self._last_saved_step = step
+        logger.info("saved checkpoint %s", final)
+        return final
+
+    def load(self, path: str | os.PathLike) -> Path:
+        """Verify checkpoint `path` and restore it into the trainer; raises `CheckpointError` if unusable."""
+        path = Path(path)
+        if path.name.startswith(TMP_PREFIX):
+            raise CheckpointError(
+                f"checkpoint {path} is a temporary directory of an interrupted save and is never loaded. "
+                "Fix: load a checkpoint-<step> directory instead."
+            )
+        manifest = verify(path, engine=self.name, model=self._model_for_manifest())
+        self._read(path, manifest)
+        self._last_saved_step = int(manifest["step"])
+        logger.info("loaded checkpoint %s (step %s)", path, manifest["step"])
+        return path
+
+    # ------------------------------------------------------------------ for subclasses
+    @abc.abstractmethod
+    def _write(self, tmp: Path) -> None:
+        """Write this engine's files into `tmp` (every rank calls this; rank-0-only files are the engine's
+        business)."""
+
+    @abc.abstractmethod
+    def _read(self, path: Path, manifest: dict[str, Any]) -> None:
+        """Restore the verified checkpoint at `path` into the trainer."""
+
+    def _model_for_manifest(self) -> torch.nn.Module | None:
+        """The model whose parameter shapes the manifest records and loads check."""
+        return unwrap_model(self.trainer)
+
+    def _prune(self, keep: Path) -> None:
+        limit = self.config.save_total_limit
+        if not limit:
+            return
+        complete = [p for p in self.checkpoints() if p != keep]
+        excess = len(complete) + 1 - limit
+        for old in complete[: max(excess, 0)]:
+            logger.info("save_total_limit=%d: deleting %s", limit, old)
+            remove_tree(old)

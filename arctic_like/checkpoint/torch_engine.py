@@ -1,0 +1,124 @@
+"""The `torch` checkpoint engine: everything needed to continue a run exactly where it stopped."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+
+from arctic_like.checkpoint.base import CheckpointEngine
+from arctic_like.checkpoint.errors import CheckpointError
+from arctic_like.checkpoint.state import rng_state, set_rng_state, unwrap_model
+
+logger = logging.getLogger("arctic_like.checkpoint")
+
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.pt"
+SCHEDULER_FILE = "scheduler.pt"
+TRAINER_STATE_FILE = "trainer_state.json"
+DATA_STATE_FILE = "data_state.json"
+CALLBACK_STATES_FILE = "callback_states.pt"
+RECIPE_FILE = "recipe.yaml"
+TOKENIZER_DIR = "tokenizer"
+
+
+def rng_file(rank: int) -> str:
+    """Name of the per-rank RNG state file."""
+    return f"rng_state_rank{rank}.pt"
+
+
+def data_position(trainer: Any) -> dict[str, int]:
+    """Where the trainer is in its data: the epoch and the micro-batches already consumed in it."""
+    return {
+        "epoch": int(getattr(trainer, "epoch_idx", 0) or 0),
+        "batches_in_epoch": int(getattr(trainer, "batches_in_epoch", 0) or 0),
+    }
+
+
+def write_run_state(trainer: Any, tmp: Path, rank: int, *, rank_zero: bool) -> None:
+    """The parts of a run every engine saves besides model and optimizer: RNG (per rank), trainer state, data
+    position, callback states, tokenizer and recipe."""
+    torch.save(rng_state(), tmp / rng_file(rank))
+    if not rank_zero:
+        return
+    trainer.state.save_to_json(tmp / TRAINER_STATE_FILE)
+    (tmp / DATA_STATE_FILE).write_text(json.dumps(data_position(trainer)), encoding="utf-8")
+    if hasattr(trainer, "callback_states"):
+        torch.save(trainer.callback_states(), tmp / CALLBACK_STATES_FILE)
+    tokenizer = getattr(trainer, "tokenizer", None)
+    if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
+        tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
+    config = getattr(trainer, "config", None)
+    if config is not None and hasattr(config, "model_dump"):
+        recipe = config.model_dump(mode="json")
+        (tmp / RECIPE_FILE).write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
+
+
+def read_run_state(trainer: Any, path: Path, rank: int) -> None:
+    """Restore what `write_run_state` saved into `trainer`."""
+    rng_path = path / rng_file(rank)
+    if not rng_path.is_file():
+        logger.warning(
+            "%s has no RNG state for rank %d (saved with another world size); using rank 0's", path, rank
+        )
+        rng_path = path / rng_file(0)
+    set_rng_state(_torch_load(path, rng_path))
+    state = trainer.state
+    restored = type(state).load_from_json(path / TRAINER_STATE_FILE)
+    state.__dict__.update(restored.__dict__)
+    position = json.loads((path / DATA_STATE_FILE).read_text(encoding="utf-8"))
+    trainer.epoch_idx = position["epoch"]
+    trainer.batches_in_epoch = position["batches_in_epoch"]
+    cb_path = path / CALLBACK_STATES_FILE
+    if cb_path.is_file() and hasattr(trainer, "load_callback_states"):
+        trainer.load_callback_states(_torch_load(path, cb_path))
+
+
+def _torch_load(checkpoint: Path, file: Path) -> Any:
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(
+            f"checkpoint {checkpoint} is corrupted: {file.name} cannot be read ({type(e).__name__}: {e}). "
+            "Fix: resume from an earlier complete checkpoint, or delete this directory."
+        ) from None
+
+
+class TorchCheckpointEngine(CheckpointEngine):
+    """Model weights (safetensors), optimizer, scheduler, RNG states, data position, trainer state, callback
+    states, tokenizer and recipe — enough for a resumed run to continue bit-exactly."""
+
+    name = "torch"
+
+    def _write(self, tmp: Path) -> None:
+        trainer = self.trainer
+        if self.is_rank_zero:
+            save_model(unwrap_model(trainer), str(tmp / MODEL_FILE))
+            if getattr(trainer, "optimizer", None) is not None:
+                torch.save(trainer.optimizer.state_dict(), tmp / OPTIMIZER_FILE)
+            if getattr(trainer, "scheduler", None) is not None:
+                torch.save(trainer.scheduler.state_dict(), tmp / SCHEDULER_FILE)
+        write_run_state(trainer, tmp, self.global_rank, rank_zero=self.is_rank_zero)
+
+    def _read(self, path: Path, manifest: dict[str, Any]) -> None:
+        trainer = self.trainer
+        model = unwrap_model(trainer)
+        device = next(model.parameters()).device
+        try:
+            load_model(model, str(path / MODEL_FILE), strict=True, device=str(device))
+        except (SafetensorError, OSError, RuntimeError) as e:
+            raise CheckpointError(
+                f"checkpoint {path} is corrupted: {MODEL_FILE} cannot be loaded ({e}). "
+                "Fix: resume from an earlier complete checkpoint, or delete this directory."
+            ) from None
+        if (path / OPTIMIZER_FILE).is_file() and getattr(trainer, "optimizer", None) is not None:
+            trainer.optimizer.load_state_dict(_torch_load(path, path / OPTIMIZER_FILE))
+        if (path / SCHEDULER_FILE).is_file() and getattr(trainer, "scheduler", None) is not None:
+            trainer.scheduler.load_state_dict(_torch_load(path, path / SCHEDULER_FILE))
+        read_run_state(trainer, path, self.global_rank)
