@@ -2,6 +2,7 @@
 
 from arctic_like.checkpoint.base import CheckpointEngine
 from arctic_like.checkpoint.errors import CheckpointError
+from arctic_like.checkpoint.huggingface import HuggingFaceCheckpointEngine
 from arctic_like.checkpoint.torch_engine import TorchCheckpointEngine
 
-__all__ = ["CheckpointEngine", "CheckpointError", "TorchCheckpointEngine"]
+__all__ = ["CheckpointEngine", "CheckpointError", "HuggingFaceCheckpointEngine", "TorchCheckpointEngine"]
