@@ -1,0 +1,430 @@
+"""Load a YAML recipe (or a dict) into a validated ``TrainerConfig``, with errors that say where and how to fix.
+
+``load_recipe("recipe.yaml", overrides=["optimizer.lr=1e-3"])``:
+
+1. parse the YAML (syntax errors and duplicate keys report ``file:line``);
+2. apply the ``key.path=value`` overrides (values parsed as YAML; an unknown key path is an error listing the
+   valid keys at that level);
+3. import the ``code:`` files, relative to the recipe, so custom trainers and factories register;
+4. pick the trainer class by ``type`` and validate with its config class. Validation errors give the field path
+   (``data.sources[0].path``), the recipe line when known, and a fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from arctic_like import registry
+from arctic_like.config.parts import recipe_dir
+from arctic_like.config.trainer import (
+    PARTS,
+    TrainerConfig,
+    import_code_file,
+    resolve_factory,
+    resolve_trainer_class,
+    trainer_config_class,
+)
+
+__all__ = ["RecipeError", "apply_overrides", "build_trainer", "load_recipe"]
+
+Key = str | int
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be loaded: ``file``, ``line`` and ``path`` (e.g. ``data.sources[0].path``) say where."""
+
+    def __init__(
+        self, message: str, *, file: str | None = None, line: int | None = None, path: str | None = None
+    ):
+        super().__init__(message)
+        self.file, self.line, self.path = file, line, path
+
+
+# ---- YAML with line numbers and duplicate-key detection ------------------------------------------------------
+
+
+def _parse_yaml(text: str, filename: str) -> tuple[Any, dict[tuple[Key, ...], int]]:
+    loader = yaml.SafeLoader(text)
+    lines: dict[tuple[Key, ...], int] = {}
+    try:
+        node = loader.get_single_node()
+        data = {} if node is None else _build(loader, node, (), lines, filename)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else None
+        problem = error.problem or error.context or "invalid YAML"
+        raise RecipeError(
+            f"{filename}:{line}: YAML syntax error: {problem}. Fix: check the indentation and quoting near line {line}.",
+            file=filename,
+            line=line,
+        ) from None
+    except yaml.YAMLError as error:
+        raise RecipeError(f"{filename}: YAML error: {error}", file=filename) from None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def _build(
+    loader: yaml.SafeLoader, node: yaml.Node, path: tuple[Key, ...], lines: dict, filename: str
+) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        loader.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        first_line: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in out:
+                raise RecipeError(
+                    f"{filename}:{line}: duplicate key {key!r} (first on line {first_line[key]}). "
+                    f"Fix: keep one of them.",
+                    file=filename,
+                    line=line,
+                    path=_format_path((*path, key)),
+                )
+            first_line[key] = line
+            out[key] = _build(loader, value_node, (*path, key), lines, filename)
+            lines[(*path, key)] = line
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(loader, item, (*path, i), lines, filename) for i, item in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
+
+
+# ---- paths and the schema ------------------------------------------------------------------------------------
+
+
+def _format_path(path: Iterable[Key]) -> str:
+    out = ""
+    for key in path:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out
+
+
+def _split_path(text: str) -> list[Key]:
+    keys: list[Key] = []
+    for part in text.split("."):
+        match = re.fullmatch(r"([^\[\]]*)((?:\[\d+\])*)", part)
+        if not match or (not match.group(1) and not match.group(2)):
+            raise RecipeError(
+                f"--set {text}: malformed key path. Fix: write it as key.sub_key=value", path=text
+            )
+        if match.group(1):
+            keys.append(int(match.group(1)) if match.group(1).isdigit() else match.group(1))
+        keys += [int(i) for i in re.findall(r"\[(\d+)\]", match.group(2))]
+    return keys
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated, SerializeAsAny and Optional from an annotation."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        elif annotation.__class__.__name__ == "SerializeAsAny" or (
+            hasattr(annotation, "__origin__")
+            and getattr(annotation.__origin__, "__name__", "") == "SerializeAsAny"
+        ):
+            annotation = typing.get_args(annotation)[0]
+        else:
+            return annotation
+
+
+def _union_models(annotation: Any) -> list[type[BaseModel]]:
+    annotation = _unwrap(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [a for a in typing.get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+    return [annotation] if isinstance(annotation, type) and issubclass(annotation, BaseModel) else []
+
+
+def _pick_model(annotation: Any, raw: Any) -> type[BaseModel] | None:
+    models = _union_models(annotation)
+    if len(models) == 1:
+        return models[0]
+    raw_type = raw.get("type") if isinstance(raw, dict) else None
+    for model in models:
+        type_field = model.model_fields.get("type")
+        if type_field is not None and raw_type in typing.get_args(type_field.annotation):
+            return model
+    return None
+
+
+def _part_model(trainer_cls: type | None, part: str, raw: Any) -> type[BaseModel]:
+    type_name = raw.get("type") if isinstance(raw, dict) else None
+    try:
+        return resolve_factory(trainer_cls, part, type_name).config
+    except (registry.RegistryError, ImportError, AttributeError):
+        return PARTS[part][2]
+
+
+def _model_at(
+    root: type[BaseModel], trainer_cls: type | None, raw: Any, path: tuple[Key, ...]
+) -> type[BaseModel] | None:
+    """The model class at ``path`` (``None`` when the value there is free-form); ``KeyError(depth)`` if invalid."""
+    model: type[BaseModel] | None = root
+    annotation: Any = None
+    for depth, key in enumerate(path):
+        if model is not None:
+            if not isinstance(key, str) or key not in model.model_fields:
+                raise KeyError(depth)
+            raw = raw.get(key) if isinstance(raw, dict) else None
+            if depth == 0 and key in PARTS and key != "checkpoint":
+                model = _part_model(trainer_cls, key, raw)
+                continue
+            annotation, model = model.model_fields[key].annotation, None
+        else:
+            unwrapped = _unwrap(annotation)
+            origin = typing.get_origin(unwrapped)
+            if origin is list:
+                if not isinstance(key, int) or not isinstance(raw, list) or key >= len(raw):
+                    raise KeyError(depth)
+                raw = raw[key]
+                if depth == 1 and path[0] == "checkpoint":
+                    model = _part_model(trainer_cls, "checkpoint", raw)
+                    continue
+                annotation = typing.get_args(unwrapped)[0]
+            elif origin is dict or unwrapped in (Any, dict):
+                return None
+            else:
+                raise KeyError(depth)
+        picked = _pick_model(annotation, raw)
+        if picked is not None:
+            model, annotation = picked, None
+    return model
+
+
+def _valid_keys(
+    root: type[BaseModel], trainer_cls: type | None, raw: Any, path: tuple[Key, ...]
+) -> list[str]:
+    try:
+        model = _model_at(root, trainer_cls, raw, path)
+    except KeyError:
+        return []
+    return list(model.model_fields) if model is not None else []
+
+
+def _check_override_path(
+    root: type[BaseModel], trainer_cls: type | None, raw: Any, keys: list[Key], text: str
+):
+    try:
+        _model_at(root, trainer_cls, raw, tuple(keys))
+    except KeyError as error:
+        depth = error.args[0]
+        parent, bad = tuple(keys[:depth]), keys[depth]
+        valid = _valid_keys(root, trainer_cls, raw, parent)
+        where = f"in {_format_path(parent)!r}" if parent else "at the top level"
+        if valid:
+            close = difflib.get_close_matches(str(bad), valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            message = f"--set {text}: unknown key {bad!r} {where}; valid keys: {', '.join(valid)}.{hint}"
+        else:
+            message = f"--set {text}: {bad!r} does not exist {where} (it holds a single value, not keys)."
+        raise RecipeError(message, path=_format_path(keys)) from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> list[tuple[list[Key], str]]:
+    """Apply ``key.path=value`` strings to ``raw`` in place; returns the parsed paths (checked later)."""
+    applied = []
+    for text in overrides:
+        key_text, sep, value_text = text.partition("=")
+        if not sep or not key_text.strip():
+            raise RecipeError(
+                f"--set {text}: expected key.path=value. Fix: e.g. --set optimizer.lr=1e-4", path=text
+            )
+        keys = _split_path(key_text.strip())
+        try:
+            value = yaml.safe_load(value_text) if value_text.strip() else None
+        except yaml.YAMLError:
+            value = value_text
+        node: Any = raw
+        for depth, key in enumerate(keys[:-1]):
+            nxt = keys[depth + 1]
+            if isinstance(node, list):
+                if not isinstance(key, int) or key >= len(node):
+                    raise RecipeError(
+                        f"--set {text}: index {key} is out of range for {_format_path(keys[:depth])!r} "
+                        f"({len(node)} items).",
+                        path=_format_path(keys),
+                    )
+                node = node[key]
+                continue
+            if not isinstance(node, dict):
+                break
+            if not isinstance(node.get(key), dict | list):
+                node[key] = [] if isinstance(nxt, int) else {}
+            node = node[key]
+        last = keys[-1]
+        if isinstance(node, list):
+            if not isinstance(last, int) or last > len(node):
+                raise RecipeError(f"--set {text}: index {last} is out of range.", path=_format_path(keys))
+            if last == len(node):
+                node.append(value)
+            else:
+                node[last] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        applied.append((keys, text))
+    return applied
+
+
+# ---- validation errors -----------------------------------------------------------------------------------------
+
+
+def _fix_hint(error: Mapping[str, Any], root: type[BaseModel], trainer_cls: type | None, raw: Any) -> str:
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        valid = _valid_keys(root, trainer_cls, raw, loc[:-1])
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"Fix: {hint}remove it or use one of: {', '.join(valid)}." if valid else "Fix: remove it."
+    if kind == "missing":
+        return f"Fix: add `{loc[-1]}:`."
+    if kind == "registry":
+        return ""
+    if kind.startswith("literal_error"):
+        return "Fix: use one of the allowed values."
+    return "Fix: correct this value."
+
+
+def _format_errors(
+    error: ValidationError,
+    root: type[BaseModel],
+    trainer_cls: type | None,
+    raw: Any,
+    file: str | None,
+    lines: dict,
+) -> RecipeError:
+    items = []
+    first_line = first_path = None
+    for e in error.errors():
+        loc = tuple(
+            k for k in e["loc"] if not (isinstance(k, str) and k.startswith(("function-", "tagged-union")))
+        )
+        path = _format_path(loc) or "(recipe)"
+        line = None
+        for depth in range(len(loc), -1, -1):
+            if loc[:depth] in lines:
+                line = lines[loc[:depth]]
+                break
+        msg = e["msg"].removeprefix("Value error, ")
+        hint = _fix_hint({**e, "loc": loc}, root, trainer_cls, raw)
+        where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
+        items.append(f"{where}{path}: {msg}. {hint}".rstrip())
+        if first_path is None:
+            first_line, first_path = line, path
+    count = len(items)
+    header = f"invalid recipe{f' {file}' if file else ''} ({count} error{'s' if count > 1 else ''}):"
+    return RecipeError("\n  ".join([header, *items]), file=file, line=first_line, path=first_path)
+
+
+# ---- public entry points ---------------------------------------------------------------------------------------
+
+
+def load_recipe(path_or_dict: str | Path | Mapping[str, Any], overrides: Iterable[str] = ()) -> TrainerConfig:
+    """Load, override and validate a recipe; returns the chosen trainer's config class instance."""
+    lines: dict[tuple[Key, ...], int] = {}
+    file: str | None = None
+    base_dir: Path | None = None
+    if isinstance(path_or_dict, Mapping):
+        raw: Any = _deep_copy(path_or_dict)
+    else:
+        recipe_path = Path(path_or_dict)
+        file = str(recipe_path)
+        if not recipe_path.is_file():
+            raise RecipeError(
+                f"recipe file {file!r} does not exist. Fix: check the path (relative paths start at {Path.cwd()}).",
+                file=file,
+            )
+        raw, lines = _parse_yaml(recipe_path.read_text(encoding="utf-8"), file)
+        base_dir = recipe_path.resolve().parent
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise RecipeError(
+            f"{file or 'recipe'}: the recipe must be a mapping of keys to values, got {type(raw).__name__}.",
+            file=file,
+        )
+    applied = apply_overrides(raw, overrides)
+    token = recipe_dir.set(base_dir)
+    try:
+        _import_code(raw, file, lines)
+        trainer_name = raw.get("type", "causal")
+        try:
+            trainer_cls = resolve_trainer_class(trainer_name)
+        except (registry.RegistryError, ImportError) as error:
+            line = lines.get(("type",))
+            where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
+            raise RecipeError(f"{where}type: {error}", file=file, line=line, path="type") from None
+        config_cls = trainer_config_class(trainer_cls)
+        for keys, text in applied:
+            _check_override_path(config_cls, trainer_cls, raw, keys, text)
+        try:
+            return config_cls.model_validate(raw)
+        except ValidationError as error:
+            raise _format_errors(error, config_cls, trainer_cls, raw, file, lines) from None
+    finally:
+        recipe_dir.reset(token)
+
+
+def _import_code(raw: dict[str, Any], file: str | None, lines: dict) -> None:
+    code = raw.get("code") or []
+    for index, entry in enumerate([code] if isinstance(code, str | Path) else code):
+        if not isinstance(entry, str | Path):
+            continue
+        path = Path(entry)
+        base = recipe_dir.get()
+        if base is not None and not path.is_absolute():
+            path = base / path
+        line = lines.get(("code",) if isinstance(code, str | Path) else ("code", index))
+        where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
+        if not path.is_file():
+            raise RecipeError(
+                f"{where}code: file {str(path)!r} does not exist. Fix: give a path relative to the recipe.",
+                file=file,
+                line=line,
+                path="code",
+            )
+        try:
+            import_code_file(path)
+        except Exception as error:
+            raise RecipeError(
+                f"{where}code: cannot import {str(path)!r}: {type(error).__name__}: {error}. "
+                f"Fix: run `python {path}` to see the full traceback.",
+                file=file,
+                line=line,
+                path="code",
+            ) from error
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def build_trainer(
+    config: TrainerConfig | str | Path | Mapping[str, Any], overrides: Iterable[str] = ()
+) -> Any:
+    """Instantiate the trainer class registered under ``config.type`` with ``config`` (a recipe is loaded first)."""
+    if not isinstance(config, TrainerConfig):
+        config = load_recipe(config, overrides)
+    return config.trainer_class()(config)

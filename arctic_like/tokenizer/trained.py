@@ -1,0 +1,125 @@
+"""`char` and `bpe` tokenizer factories: trained in-process on the run's training text.
+
+The text comes from ``tokenizer.texts`` in the recipe when given, else from the trainer's data factory
+(``trainer.data_factory.raw_texts()``). The result is a ``PreTrainedTokenizerFast`` with ``<pad>``, ``<unk>``,
+``<s>`` (bos) and ``</s>`` (eos); it adds no special tokens by itself (the data factory adds bos/eos), and is saved
+with checkpoints by ``save_pretrained``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+
+from pydantic import Field
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
+
+from arctic_like.config.base import HumanInt
+from arctic_like.config.parts import TokenizerConfig
+from arctic_like.tokenizer.base import TokenizerFactory
+
+__all__ = [
+    "BPETokenizerConfig",
+    "BPETokenizerFactory",
+    "CharTokenizerFactory",
+    "TrainedTokenizerConfig",
+    "TrainedTokenizerFactory",
+]
+
+
+class TrainedTokenizerConfig(TokenizerConfig):
+    """Special tokens, and where the training text comes from."""
+
+    texts: list[str] | None = None
+    """Train on these strings instead of the data factory's raw texts."""
+    max_texts: HumanInt | None = Field(default=None, ge=1)
+    """Use at most this many texts (the first ones) for training."""
+    pad_token: str = "<pad>"
+    unk_token: str = "<unk>"
+    bos_token: str = "<s>"
+    eos_token: str = "</s>"
+
+    def special_tokens(self) -> list[str]:
+        return list(dict.fromkeys([self.pad_token, self.unk_token, self.bos_token, self.eos_token]))
+
+
+class BPETokenizerConfig(TrainedTokenizerConfig):
+    """Byte-level BPE: ``vocab_size`` includes the 256 byte tokens and the special tokens."""
+
+    vocab_size: HumanInt = Field(default=512, ge=16)
+    min_frequency: int = Field(default=2, ge=1)
+
+
+class TrainedTokenizerFactory(TokenizerFactory):
+    """Common part of the in-process tokenizers: gathering text and wrapping the result."""
+
+    config = TrainedTokenizerConfig
+
+    def training_texts(self) -> Iterator[str]:
+        """The texts to train on: ``config.texts`` or ``trainer.data_factory.raw_texts()``."""
+        texts: Iterable[str]
+        if self.config.texts is not None:
+            texts = self.config.texts
+        else:
+            data_factory = getattr(self.trainer, "data_factory", None)
+            if data_factory is None or not hasattr(data_factory, "raw_texts"):
+                raise ValueError(
+                    f"the {self.name!r} tokenizer trains on the training text, but the trainer has no data "
+                    f"factory yet. Fix: create trainer.data_factory before the tokenizer, or set tokenizer.texts."
+                )
+            texts = data_factory.raw_texts()
+        return iter(itertools.islice(texts, self.config.max_texts))
+
+    def wrap(self, tokenizer: Tokenizer) -> PreTrainedTokenizerFast:
+        """Wrap a trained ``tokenizers.Tokenizer`` with the configured special tokens."""
+        cfg = self.config
+        return PreTrainedTokenizerFast(
+            tokenizer_object=tokenizer,
+            pad_token=cfg.pad_token,
+            unk_token=cfg.unk_token,
+            bos_token=cfg.bos_token,
+            eos_token=cfg.eos_token,
+        )
+
+
+class CharTokenizerFactory(TrainedTokenizerFactory):
+    """One token per character seen in the training text (good for the synthetic tasks)."""
+
+    name = "char"
+    config = TrainedTokenizerConfig
+
+    def create_tokenizer(self) -> PreTrainedTokenizerFast:
+        chars: set[str] = set()
+        for text in self.training_texts():
+            chars.update(text)
+        if not chars:
+            raise ValueError("the char tokenizer got no training text. Fix: check data.sources or tokenizer.texts.")
+        vocab = {token: i for i, token in enumerate(self.config.special_tokens())}
+        for char in sorted(chars):
+            vocab.setdefault(char, len(vocab))
+        tokenizer = Tokenizer(models.WordLevel(vocab, unk_token=self.config.unk_token))
+        tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r".|\n"), behavior="isolated")
+        tokenizer.decoder = decoders.Fuse()
+        return self.wrap(tokenizer)
+
+
+class BPETokenizerFactory(TrainedTokenizerFactory):
+    """Byte-level BPE trained with the ``tokenizers`` library."""
+
+    name = "bpe"
+    config = BPETokenizerConfig
+
+    def create_tokenizer(self) -> PreTrainedTokenizerFast:
+        tokenizer = Tokenizer(models.BPE(unk_token=self.config.unk_token))
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tokenizer.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(
+            vocab_size=self.config.vocab_size,
+            min_frequency=self.config.min_frequency,
+            special_tokens=self.config.special_tokens(),
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        )
+        tokenizer.train_from_iterator(self.training_texts(), trainer=trainer)
+        return self.wrap(tokenizer)
