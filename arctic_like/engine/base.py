@@ -118,12 +118,21 @@ class Engine(ABC):
         """Accumulate gradients of one micro-batch's loss, scaled by 1/gradient_accumulation_steps."""
 
     @abstractmethod
-    def clip_grad_norm(self, max_norm: float | None) -> float | None:
+    def clip_grad_norm(self, max_norm: float | None) -> float | torch.Tensor | None:
         """Clip gradients to ``max_norm`` (if given) and return the total norm before clipping, if known."""
 
     @abstractmethod
     def step(self) -> float | None:
-        """Optimizer step, scheduler step, zero the gradients; returns a gradient norm computed on the way."""
+        """The optimizer step; returns a gradient norm if one was computed on the way."""
+
+    @abstractmethod
+    def end_step(self) -> None:
+        """After the optimizer step: step the scheduler and zero the gradients."""
+
+    @property
+    def steps_after_skipped_boundary(self) -> bool:
+        """Whether a window whose last micro-batch was skipped may still be stepped (gradients in sync)."""
+        return self.world_size == 1
 
     @abstractmethod
     def zero_grad(self) -> None:

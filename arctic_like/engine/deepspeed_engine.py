@@ -131,7 +131,7 @@ class DeepSpeedEngine(Engine):
         """DeepSpeed backward (it divides by gradient_accumulation_steps itself)."""
         self.wrapped.backward(loss)
 
-    def clip_grad_norm(self, max_norm: float | None) -> float | None:
+    def clip_grad_norm(self, max_norm: float | None) -> float | torch.Tensor | None:
         """DeepSpeed clips inside ``step`` (``gradient_clipping``); the norm is reported by ``step``."""
         return None
 
@@ -140,6 +140,14 @@ class DeepSpeedEngine(Engine):
         self.wrapped.step()
         norm = self.wrapped.get_global_grad_norm()
         return None if norm is None else float(norm)
+
+    def end_step(self) -> None:
+        """Nothing: DeepSpeed's ``step`` already stepped the scheduler and zeroed the gradients."""
+
+    @property
+    def steps_after_skipped_boundary(self) -> bool:
+        """DeepSpeed reduces gradients in the boundary backward, so a window without it is dropped."""
+        return False
 
     def zero_grad(self) -> None:
         """Drop accumulated gradients (also ZeRO's partitioned buffers)."""

@@ -42,6 +42,7 @@ class TorchEngine(Engine):
         self.wrapped: torch.nn.Module | None = None
         self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
         self._unscaled = False
+        self._stepped = True
 
     def prepare(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
         """Move the model to the device and wrap it in DDP when the run has several processes."""
@@ -74,7 +75,7 @@ class TorchEngine(Engine):
             scaled = self.scaler.scale(scaled)
         scaled.backward()
 
-    def clip_grad_norm(self, max_norm: float | None) -> float | None:
+    def clip_grad_norm(self, max_norm: float | None) -> float | torch.Tensor | None:
         """Clip to ``max_norm`` and return the total norm before clipping (``None`` when not clipping)."""
         if not max_norm:
             return None
@@ -82,23 +83,26 @@ class TorchEngine(Engine):
             self.scaler.unscale_(self.optimizer)
             self._unscaled = True
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
-        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        return torch.nn.utils.clip_grad_norm_(params, max_norm).detach()
 
     def step(self) -> float | None:
-        """Optimizer step (skipped by the scaler on inf/NaN gradients in fp16), scheduler step, zero grad."""
-        stepped = True
+        """Optimizer step (skipped by the scaler on inf/NaN gradients in fp16)."""
+        self._stepped = True
         if self.scaler is not None:
             scale = self.scaler.get_scale()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            stepped = self.scaler.get_scale() >= scale
+            self._stepped = self.scaler.get_scale() >= scale
             self._unscaled = False
         else:
             self.optimizer.step()
-        if stepped and self.scheduler is not None:
+        return None
+
+    def end_step(self) -> None:
+        """Scheduler step (not after an fp16 step the scaler skipped) and zero grad."""
+        if self._stepped and self.scheduler is not None:
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return None
 
     def zero_grad(self) -> None:
         """Drop accumulated gradients."""

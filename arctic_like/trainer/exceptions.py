@@ -26,3 +26,7 @@ class StopEpoch(TrainerFlowException):
 
 class StopTraining(TrainerFlowException):
     """End training now; ``post-train`` callbacks still run."""
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss was NaN or infinite and the recipe says ``nonfinite_loss: stop``."""

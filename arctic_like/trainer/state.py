@@ -24,8 +24,9 @@ class TrainerState:
     """The trainer's progress, saved with every checkpoint and passed to callbacks.
 
     One *step* is one optimizer update: with ``gradient_accumulation_steps=n`` a step consumes ``n``
-    micro-batches. ``micro_step`` counts micro-batches over the whole run and ``epoch_micro_step`` the
-    micro-batches consumed in the current epoch (what resume needs to skip).
+    micro-batches. Beyond HF's fields: ``micro_step`` counts micro-batches taken from the data over the
+    run, ``skipped_micro_batches``/``skipped_optimizer_steps`` count what ``SkipStep`` (or
+    ``nonfinite_loss: skip``) dropped and ``nonfinite_losses`` the non-finite losses met.
     """
 
     epoch: float = 0.0
@@ -49,8 +50,9 @@ class TrainerState:
     trial_params: dict[str, Any] | None = None
     stateful_callbacks: dict[str, Any] = field(default_factory=dict)
     micro_step: int = 0
-    epoch_micro_step: int = 0
-    skipped_steps: int = 0
+    skipped_micro_batches: int = 0
+    skipped_optimizer_steps: int = 0
+    nonfinite_losses: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy of every field."""
