@@ -42,9 +42,10 @@ ARCTIC_SUPPLIES: dict[str, frozenset[str]] = {
 class ArcticHarnessCallback(Dispatcher):
     """Drives one harness callback from an arctic_like ``Trainer``'s events. Build it with :func:`to_arctic`.
 
-    ``callbacks`` is the list of ``(event, fn)`` pairs to add to ``trainer.callbacks``; :meth:`attach` does
-    that. ``state_key`` / ``state_dict`` / ``load_state_dict`` let the trainer's callback states carry the
-    harness callback's state through arctic_like checkpoints.
+    ``callbacks`` is the list of ``(event, fn)`` pairs it puts on ``trainer.callbacks``;
+    ``trainer.add_callback`` (or ``to_arctic(cb, trainer)``) installs them through :meth:`setup`.
+    ``state_key`` / ``state_dict`` / ``load_state_dict`` let the trainer's callback states carry the harness
+    callback's state through arctic_like checkpoints.
     """
 
     framework: ClassVar[str] = "arctic_like"
@@ -75,15 +76,22 @@ class ArcticHarnessCallback(Dispatcher):
             ("post-checkpoint", self._post_checkpoint),
         ]
 
-    def attach(self, trainer: Any) -> ArcticHarnessCallback:
-        """Add this adapter's callbacks to ``trainer`` (this run only) and return the adapter."""
+    __arctic_like_callback__: ClassVar[bool] = True
+
+    def setup(self, trainer: Any) -> None:
+        """Append the ``(event, fn)`` pairs to ``trainer.callbacks`` (``add_callback`` calls this)."""
         trainer.callbacks.extend(self.callbacks)
-        return self
+
+    def teardown(self, trainer: Any) -> None:
+        """Remove what :meth:`setup` appended."""
+        for entry in self.callbacks:
+            if entry in trainer.callbacks:
+                trainer.callbacks.remove(entry)
 
     @property
     def state_key(self) -> str:
         """Key of the harness callback's state among the trainer's callback states."""
-        return f"Harness[{self.callback.state_key}]"
+        return self.callback.state_key
 
     def state_dict(self) -> dict[str, Any]:
         return self.callback.state_dict()
@@ -201,8 +209,10 @@ class ArcticHarnessCallback(Dispatcher):
 def to_arctic(callback: HarnessCallback, trainer: Any = None) -> ArcticHarnessCallback:
     """Wrap ``callback`` for an arctic_like ``Trainer`` (validated now; raises ``HarnessError``).
 
-    With ``trainer`` given, the adapter is attached to it at once.
+    With ``trainer`` given, the adapter is added to it at once (``trainer.add_callback``).
     """
     adapter = ArcticHarnessCallback(callback)
     logger.debug("built arctic_like adapter for %s: %s", type(callback).__qualname__, adapter.plan)
-    return adapter.attach(trainer) if trainer is not None else adapter
+    if trainer is not None:
+        trainer.add_callback(adapter)
+    return adapter

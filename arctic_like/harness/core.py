@@ -116,8 +116,8 @@ class HarnessCallback:
 
     @property
     def state_key(self) -> str:
-        """Key of this callback's state inside a checkpoint (the class name unless overridden)."""
-        return type(self).__qualname__
+        """Key of this callback's state in every framework's checkpoints (``Harness[<class>]`` by default)."""
+        return f"Harness[{type(self).__qualname__}]"
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable state to put into checkpoints (default: none)."""
@@ -125,6 +125,24 @@ class HarnessCallback:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+
+    # An arctic_like trainer's ``add_callback`` (and a recipe's ``callbacks:`` list) accepts a harness
+    # callback directly: it calls ``setup``, which attaches an arctic_like adapter (``teardown`` detaches).
+    __arctic_like_callback__: ClassVar[bool] = True
+
+    def setup(self, trainer: Any) -> None:
+        """Attach this callback to an arctic_like ``trainer`` (through an arctic_like adapter)."""
+        from arctic_like.harness.arctic import ArcticHarnessCallback
+
+        adapter = ArcticHarnessCallback(self)
+        adapter.setup(trainer)
+        self.__dict__.setdefault("_arctic_adapters", {})[id(trainer)] = adapter
+
+    def teardown(self, trainer: Any) -> None:
+        """Detach what :meth:`setup` attached to ``trainer``."""
+        adapter = self.__dict__.get("_arctic_adapters", {}).pop(id(trainer), None)
+        if adapter is not None:
+            adapter.teardown(trainer)
 
 
 def implemented_events(callback: HarnessCallback) -> list[str]:

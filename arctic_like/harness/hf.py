@@ -186,7 +186,7 @@ class HFHarnessCallback(TrainerCallback, ExportableState, Dispatcher):
 
 def to_hf(callback: HarnessCallback) -> HFHarnessCallback:
     """Wrap ``callback`` as a ``transformers.TrainerCallback`` (validated now; raises ``HarnessError``)."""
-    name = f"Harness[{callback.state_key}]" if isinstance(callback, HarnessCallback) else "Harness"
+    name = callback.state_key if isinstance(callback, HarnessCallback) else "Harness"
     cls = type(name, (HFHarnessCallback,), {"bound": callback, "__module__": __name__})
     adapter = cls()
     logger.debug("built HF adapter for %s: %s", type(callback).__qualname__, adapter.plan)

@@ -71,7 +71,7 @@ class LightningHarnessCallback(pl.Callback, Dispatcher):
     @property
     def state_key(self) -> str:
         """Key of the harness callback's state in Lightning checkpoints."""
-        return f"Harness[{self.callback.state_key}]"
+        return self.callback.state_key
 
     def state_dict(self) -> dict[str, Any]:
         return self.callback.state_dict()
