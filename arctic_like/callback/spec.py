@@ -67,9 +67,10 @@ def _fail(owner: str, entry: CallbackEntry, problem: str, fix: str) -> CallbackE
 
 def unknown_event_error(owner: str, entry: CallbackEntry, methods: dict[str, MethodInfo]) -> CallbackError:
     """The error for an event no method of the class is the source of, with the closest valid events."""
-    valid = sorted(f"{phase}-{event}" for event in methods for phase in PHASES)
-    close = difflib.get_close_matches(entry.event, valid, n=3, cutoff=0.5)
-    hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "check the method name."
+    phase, event = parse_event(entry.event) or ("pre", entry.event)
+    close = difflib.get_close_matches(event, list(methods), n=3, cutoff=0.5)
+    suggestions = " or ".join(repr(f"{phase}-{c}") for c in close)
+    hint = f"did you mean {suggestions}?" if close else "check the method name."
     events = ", ".join(sorted(methods)) or "none"
     return _fail(
         owner,
