@@ -212,7 +212,7 @@ def to_arctic(callback: HarnessCallback, trainer: Any = None) -> ArcticHarnessCa
     With ``trainer`` given, the adapter is added to it at once (``trainer.add_callback``).
     """
     adapter = ArcticHarnessCallback(callback)
-    logger.debug("built arctic_like adapter for %s: %s", type(callback).__qualname__, adapter.plan)
+    logger.debug("built arctic_like adapter for %s: %s", type(callback).__name__, adapter.plan)
     if trainer is not None:
         trainer.add_callback(adapter)
     return adapter

@@ -117,7 +117,7 @@ class HarnessCallback:
     @property
     def state_key(self) -> str:
         """Key of this callback's state in every framework's checkpoints (``Harness[<class>]`` by default)."""
-        return f"Harness[{type(self).__qualname__}]"
+        return f"Harness[{type(self).__name__}]"
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable state to put into checkpoints (default: none)."""
@@ -157,12 +157,13 @@ class _Param:
 
 
 def _declared(callback: HarnessCallback, event: str, framework: str) -> list[_Param]:
-    cls = type(callback).__qualname__
+    cls = type(callback).__name__
     params = []
     for p in inspect.signature(getattr(callback, event)).parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
+            stars = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
             raise HarnessError(
-                f"{cls}.{event} declares '{p}', but harness events take named parameters only "
+                f"{cls}.{event} declares '{stars}{p.name}', but harness events take named parameters only "
                 f"(building the {framework} adapter). Fix: name each value you need, e.g. "
                 f"'def {event}(self, current_step, loss)'."
             )
@@ -180,10 +181,10 @@ def build_plan(
     """
     if not isinstance(callback, HarnessCallback):
         raise HarnessError(
-            f"{framework} adapter got {type(callback).__qualname__}, which is not a HarnessCallback. "
+            f"{framework} adapter got {type(callback).__name__}, which is not a HarnessCallback. "
             "Fix: subclass arctic_like.harness.HarnessCallback."
         )
-    cls = type(callback).__qualname__
+    cls = type(callback).__name__
     plan: dict[str, tuple[str, ...]] = {}
     for event in implemented_events(callback):
         if event not in supplies:
@@ -235,11 +236,11 @@ class Dispatcher:
         result = getattr(self.callback, event)(**{name: getters[name]() for name in names})
         if result is not None and not isinstance(result, HarnessControl):
             raise HarnessError(
-                f"{type(self.callback).__qualname__}.{event} returned {type(result).__qualname__}; "
+                f"{type(self.callback).__name__}.{event} returned {type(result).__qualname__}; "
                 "harness events return None or a HarnessControl. Fix: return HarnessControl(...)."
             )
         if result is not None and result.reason:
-            logger.warning("%s: %s", type(self.callback).__qualname__, result.reason)
+            logger.warning("%s: %s", type(self.callback).__name__, result.reason)
         return result
 
 

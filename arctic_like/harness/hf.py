@@ -189,5 +189,5 @@ def to_hf(callback: HarnessCallback) -> HFHarnessCallback:
     name = callback.state_key if isinstance(callback, HarnessCallback) else "Harness"
     cls = type(name, (HFHarnessCallback,), {"bound": callback, "__module__": __name__})
     adapter = cls()
-    logger.debug("built HF adapter for %s: %s", type(callback).__qualname__, adapter.plan)
+    logger.debug("built HF adapter for %s: %s", type(callback).__name__, adapter.plan)
     return adapter

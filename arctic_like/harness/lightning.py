@@ -132,7 +132,7 @@ class LightningHarnessCallback(pl.Callback, Dispatcher):
             logger.warning(
                 "%s asked to evaluate now; Lightning has no public way to start validation from a callback, "
                 "so validation runs on Lightning's own schedule (val_check_interval).",
-                type(self.callback).__qualname__,
+                type(self.callback).__name__,
             )
         if result.save and not self._saving:
             ckpt_cb = trainer.checkpoint_callback

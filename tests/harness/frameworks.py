@@ -1,0 +1,236 @@
+"""Run harness callbacks in the HF Trainer and in Lightning on one tiny Llama and one data set (CPU, seconds)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from arctic_like.harness import HarnessCallback, to_hf, to_lightning
+
+VOCAB, SEQ, BATCH, N_TRAIN, N_EVAL = 48, 12, 4, 16, 4  # 4 optimizer steps per epoch
+
+
+def tiny_model(seed: int = 0) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=SEQ,
+    )
+    return LlamaForCausalLM(config)
+
+
+class TokenData(torch.utils.data.Dataset):
+    """Deterministic token sequences with labels = input_ids (the model shifts them)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        g = torch.Generator().manual_seed(seed)
+        self.ids = torch.randint(0, VOCAB, (n, SEQ), generator=g)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        ids = self.ids[i]
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids.clone()}
+
+
+def train_data() -> TokenData:
+    return TokenData(N_TRAIN, 1)
+
+
+def eval_data() -> TokenData:
+    return TokenData(N_EVAL, 2)
+
+
+class Trace(HarnessCallback):
+    """Records every core-method call with the arguments that can be compared across frameworks."""
+
+    optional_events = frozenset({"_on_log", "_on_exception"})
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+        self.losses: list[float] = []
+        self.metric_keys: list[list[str]] = []
+        self.log_keys: list[list[str]] = []
+
+    def _on_train_start(self, current_step: int, max_steps: int, epoch: int, is_main_process: bool) -> None:
+        self.calls.append(("train_start", current_step, epoch))
+        self.max_steps, self.is_main_process = max_steps, is_main_process
+
+    def _on_train_end(self, current_step: int) -> None:
+        self.calls.append(("train_end", current_step))
+
+    def _on_epoch_start(self, epoch: int, current_step: int) -> None:
+        self.calls.append(("epoch_start", epoch, current_step))
+
+    def _on_epoch_end(self, epoch: int, current_step: int) -> None:
+        self.calls.append(("epoch_end", epoch, current_step))
+
+    def _on_train_batch_start(self, current_step: int) -> None:
+        self.calls.append(("batch_start", current_step))
+
+    def _on_before_optimizer_step(self, current_step: int, optimizer: Any, model: Any) -> None:
+        assert any(p.grad is not None for p in model.parameters())
+        assert optimizer.param_groups
+        self.calls.append(("before_optimizer_step", current_step))
+
+    def _on_train_batch_end(self, current_step: int, loss: float, learning_rate: float, batch: Any) -> None:
+        assert batch["input_ids"].shape == (BATCH, SEQ)
+        assert learning_rate > 0
+        self.losses.append(loss)
+        self.calls.append(("batch_end", current_step))
+
+    def _on_validation_end(self, current_step: int, metrics: dict[str, float]) -> None:
+        self.metric_keys.append(sorted(metrics))
+        self.calls.append(("validation_end", current_step))
+
+    def _on_save(self, current_step: int) -> None:
+        self.calls.append(("save", current_step))
+
+    def _on_log(self, current_step: int, logs: dict[str, float]) -> None:
+        self.log_keys.append(sorted(logs))
+        self.calls.append(("log", current_step))
+
+
+def core(calls: Sequence[tuple], drop: Sequence[str] = ("log",)) -> list[tuple]:
+    """The calls without the events named in ``drop``."""
+    return [c for c in calls if c[0] not in drop]
+
+
+def crafted_scores(values: Sequence[float]) -> Iterator[float]:
+    """Yield ``values`` then keep repeating the last one."""
+    yield from values
+    while True:
+        yield values[-1]
+
+
+# ----------------------------------------------------------------------------------------------------- HF
+def hf_trainer(
+    callbacks: Sequence[HarnessCallback],
+    out: Path,
+    *,
+    max_steps: int = 6,
+    eval_steps: int | None = 3,
+    save_steps: int | None = 3,
+    scores: Iterator[float] | None = None,
+    nan_at: int | None = None,
+    extra_hf: Sequence[Any] = (),
+) -> Any:
+    from transformers import Trainer, TrainingArguments
+
+    model = tiny_model()
+    if nan_at is not None:
+        calls = {"n": 0}
+
+        def poison(module: Any, args: Any, output: Any) -> Any:
+            if module.training:
+                calls["n"] += 1
+                if calls["n"] == nan_at:
+                    output.loss = output.loss * math.nan
+            return output
+
+        model.register_forward_hook(poison)
+    args = TrainingArguments(
+        output_dir=str(out),
+        max_steps=max_steps,
+        per_device_train_batch_size=BATCH,
+        per_device_eval_batch_size=BATCH,
+        learning_rate=1e-3,
+        eval_strategy="steps" if eval_steps else "no",
+        eval_steps=eval_steps,
+        save_strategy="steps" if save_steps else "no",
+        save_steps=save_steps or 500,
+        logging_steps=3,
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+        dataloader_num_workers=0,
+    )
+
+    def compute_metrics(_pred: Any) -> dict[str, float]:
+        return {"score": next(scores)} if scores is not None else {}
+
+    return Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_data(),
+        eval_dataset=eval_data(),
+        callbacks=[*(to_hf(cb) for cb in callbacks), *extra_hf],
+        compute_metrics=compute_metrics if scores is not None else None,
+    )
+
+
+# ----------------------------------------------------------------------------------------------- Lightning
+def lightning_trainer(
+    callbacks: Sequence[HarnessCallback],
+    out: Path,
+    *,
+    max_steps: int = 6,
+    eval_steps: int | None = 3,
+    save_steps: int | None = 3,
+    scores: Iterator[float] | None = None,
+    nan_at: int | None = None,
+) -> tuple[Any, Any]:
+    import lightning.pytorch as pl
+
+    class LitLM(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = tiny_model()
+
+        def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+            loss = self.model(**batch).loss
+            if nan_at is not None and self.global_step + 1 == nan_at:
+                loss = loss * math.nan
+            return loss
+
+        def validation_step(self, batch: dict, batch_idx: int) -> None:
+            self.log("val_loss", self.model(**batch).loss)
+
+        def on_validation_epoch_end(self) -> None:
+            if scores is not None:
+                self.log("val_score", next(scores))
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.AdamW(self.parameters(), lr=1e-3)
+
+        def train_dataloader(self) -> Any:
+            return torch.utils.data.DataLoader(train_data(), batch_size=BATCH, shuffle=True)
+
+        def val_dataloader(self) -> Any:
+            return torch.utils.data.DataLoader(eval_data(), batch_size=BATCH)
+
+    extra: list[Any] = []
+    if save_steps:
+        extra.append(
+            pl.callbacks.ModelCheckpoint(
+                dirpath=str(out / "ckpt"), every_n_train_steps=save_steps, save_top_k=-1
+            )
+        )
+    trainer = pl.Trainer(
+        max_steps=max_steps,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=bool(save_steps),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        val_check_interval=eval_steps or 1,
+        check_val_every_n_epoch=None,
+        limit_val_batches=1.0 if eval_steps else 0,
+        default_root_dir=str(out),
+        callbacks=[*(to_lightning(cb) for cb in callbacks), *extra],
+    )
+    return trainer, LitLM()
