@@ -1,4 +1,4 @@
-"""Shared, session-scoped runs: each framework trains the tiny model once with every harness callback attached."""
+"""Shared session-scoped runs: each framework trains the tiny model once with every harness callback."""
 
 from __future__ import annotations
 

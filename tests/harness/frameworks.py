@@ -1,4 +1,4 @@
-"""Run harness callbacks in the HF Trainer and in Lightning on one tiny Llama and one data set (CPU, seconds)."""
+"""Run harness callbacks in the HF Trainer and Lightning on one tiny Llama and one data set (CPU)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The neutral core: validation at adapter build time, lazy extraction, control values, ready callbacks' logic."""
+"""The neutral core: validation when adapters are built, lazy extraction, control values, ready callbacks."""
 
 from __future__ import annotations
 
