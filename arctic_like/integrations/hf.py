@@ -258,6 +258,8 @@ class HFCallbackSupport:
                         f"(e.g. {type(cb).__name__}(..., state_key='{key}-2')) or remove the other first."
                     )
         self.hf_callbacks.append(cb)
+        self._hf_restore(len(self.hf_callbacks) - 1)
+        cb = self.hf_callbacks[-1]
         if _is_ours(cb):
             cb.setup(self)
         return cb
@@ -300,38 +302,39 @@ class HFCallbackSupport:
         return states
 
     def load_callback_states(self, states: dict[str, Any]) -> None:
-        """Restore what ``callback_states()`` returned, into the callbacks attached now.
+        """Restore what ``callback_states()`` returned, into the callbacks attached now or added later.
 
         HF ``ExportableState`` callbacks are rebuilt from their stored args and attributes, as HF's resume
-        does; ours get ``load_state_dict``. Stored states with no matching callback are reported and ignored.
+        does; ours get ``load_state_dict``. A state whose callback is not attached yet (a checkpoint is loaded
+        before the recipe's callbacks are added) waits for it; what is left at ``train()`` is reported.
         """
-        remaining = dict(states)
-        seen: dict[str, int] = {}
-        for i, cb in enumerate(list(self.hf_callbacks)):
-            if _is_stateful(cb):
-                key = _state_key(cb)
-                if key in remaining:
-                    cb.load_state_dict(remaining.pop(key))
-            elif isinstance(cb, ExportableState):
-                name = type(cb).__name__
-                data = states.get(name)
-                if data is None:
-                    continue
-                items = data if isinstance(data, list) else [data]
-                idx = seen.get(name, 0)
-                seen[name] = idx + 1
-                if idx >= len(items):
-                    continue
-                new = type(cb)(**items[idx].get("args", {}))
-                for attr, value in items[idx].get("attributes", {}).items():
-                    setattr(new, attr, value)
-                self.hf_callbacks[i] = new
-                remaining.pop(name, None)
-        if remaining:
-            logger.warning(
-                "checkpoint holds state for callbacks not attached to this run, ignored: %s",
-                sorted(remaining),
-            )
+        pending = self.__dict__.setdefault("_hf_pending_states", {})
+        pending.update(states)
+        for i in range(len(self.hf_callbacks)):
+            self._hf_restore(i)
+
+    def _hf_restore(self, index: int) -> None:
+        """Apply a pending stored state to the callback at ``index`` of ``hf_callbacks``, if there is one."""
+        pending = self.__dict__.get("_hf_pending_states")
+        if not pending:
+            return
+        cb = self.hf_callbacks[index]
+        if _is_stateful(cb):
+            key = _state_key(cb)
+            if key in pending:
+                cb.load_state_dict(pending.pop(key))
+        elif isinstance(cb, ExportableState) and type(cb).__name__ in pending:
+            name = type(cb).__name__
+            items = pending[name] if isinstance(pending[name], list) else [pending[name]]
+            data = items.pop(0)
+            if isinstance(pending[name], list) and items:
+                pending[name] = items
+            else:
+                del pending[name]
+            new = type(cb)(**data.get("args", {}))
+            for attr, value in data.get("attributes", {}).items():
+                setattr(new, attr, value)
+            self.hf_callbacks[index] = new
 
     # ----- event bridge -----------------------------------------------------------------------------------
     def post_init_callback(self) -> None:
@@ -388,23 +391,40 @@ class HFCallbackSupport:
         if self.__dict__.get("_hf_installed"):
             return
         self.__dict__["_hf_installed"] = True
-        self.__dict__["_hf_window_open"] = False
         for event, fn in _bridge_entries():
             method = event.partition("-")[2].replace("-", "_")
             if callable(getattr(type(self), method, None)):
                 self.callbacks.append((event, fn))
 
+    def _hf_train_begin(self) -> None:
+        leftover = self.__dict__.pop("_hf_pending_states", None)
+        if leftover:
+            logger.warning(
+                "the checkpoint holds state for callbacks not attached to this run, ignored: %s",
+                sorted(leftover),
+            )
+        # HF fills the state before on_train_begin; a trainer that does it inside train() is helped here.
+        state, config = getattr(self, "state", None), getattr(self, "config", None)
+        horizon = getattr(self, "training_horizon", None)
+        if state is not None and horizon and not state.max_steps:
+            state.max_steps = int(horizon)
+            state.num_train_epochs = int(getattr(self, "num_epochs", 0) or _cfg(config, "epochs", 1))
+            state.logging_steps = int(_cfg(config, "logging_steps", state.logging_steps))
+            state.eval_steps = _cfg(config, "eval_steps", state.eval_steps)
+            state.save_steps = _cfg(config, "save_steps", state.save_steps)
+            state.train_batch_size = int(_cfg(config, "micro_batch_size", 1))
+        self.call_hf_event("on_train_begin")
+
     def _hf_step_begin(self) -> None:
-        if not self.__dict__.get("_hf_window_open"):
-            self.__dict__["_hf_window_open"] = True
+        # `accumulation_start` / `accumulation_boundary` are the trainer's per-micro-batch flags.
+        if getattr(self, "accumulation_start", True):
             self.call_hf_event("on_step_begin")
 
-    def _hf_step_end(self) -> None:
-        if self.__dict__.get("_hf_window_open"):
+    def _hf_substep_end(self) -> None:
+        if not getattr(self, "accumulation_boundary", True):
             self.call_hf_event("on_substep_end")
 
     def _hf_optimizer_step(self) -> None:
-        self.__dict__["_hf_window_open"] = False
         self.call_hf_event("on_optimizer_step")
         self.call_hf_event("on_step_end")
 
@@ -440,8 +460,7 @@ def _bridge_entries() -> Iterable[tuple[str, Callable[..., Any]]]:
     """The ``(event, fn)`` pairs the bridge appends to a trainer's ``callbacks``."""
 
     def on_train_begin(self: HFCallbackSupport) -> None:
-        self.__dict__["_hf_window_open"] = False
-        self.call_hf_event("on_train_begin")
+        self._hf_train_begin()
 
     def on_train_end(self: HFCallbackSupport) -> None:
         self.call_hf_event("on_train_end")
@@ -456,7 +475,7 @@ def _bridge_entries() -> Iterable[tuple[str, Callable[..., Any]]]:
         self._hf_step_begin()
 
     def on_substep_end(self: HFCallbackSupport) -> None:
-        self._hf_step_end()
+        self._hf_substep_end()
 
     def on_pre_optimizer_step(self: HFCallbackSupport) -> None:
         self.call_hf_event("on_pre_optimizer_step")
@@ -482,7 +501,10 @@ def _bridge_entries() -> Iterable[tuple[str, Callable[..., Any]]]:
     def on_save(self: HFCallbackSupport) -> None:
         self.call_hf_event("on_save")
 
-    return [
+    def on_prediction_step(self: HFCallbackSupport) -> None:
+        self.call_hf_event("on_prediction_step")
+
+    entries = [
         ("pre-train", on_train_begin),
         ("post-train", on_train_end),
         ("pre-epoch", on_epoch_begin),
@@ -495,4 +517,8 @@ def _bridge_entries() -> Iterable[tuple[str, Callable[..., Any]]]:
         ("post-log", on_log),
         ("post-evaluate", on_evaluate),
         ("post-checkpoint", on_save),
+        ("post-prediction-step", on_prediction_step),
     ]
+    for _, fn in entries:
+        fn.__al_hf_bridge__ = True  # type: ignore[attr-defined]
+    return entries

@@ -36,6 +36,7 @@ class FakeConfig:
     callbacks: list = dataclasses.field(default_factory=list)
     n_train: int = 16
     n_eval: int = 8
+    lr: float = 0.1
 
 
 def tiny_llama(seed: int = 0) -> LlamaForCausalLM:
@@ -66,7 +67,7 @@ class FakeTrainer(HFCallbackSupport, CallbackMixin):
         self.config = config
         self.model = tiny_llama(config.seed)
         self.tokenizer = None
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.1)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: 1.0)
         self.train_dataloader = batches(config.n_train, config.micro_batch_size, 1)
         self.eval_dataloader = batches(config.n_eval, config.micro_batch_size, 2)
@@ -96,8 +97,13 @@ class FakeTrainer(HFCallbackSupport, CallbackMixin):
         self.control._new_epoch()
         ga = self.config.gradient_accumulation_steps
         for i, batch in enumerate(self.train_dataloader):
-            self._boundary = (i + 1) % ga == 0
+            self.accumulation_start = i % ga == 0
+            self.accumulation_boundary = (i + 1) % ga == 0
+            if self.accumulation_start:
+                self.control._new_step()
             self.step(batch)
+            if self.accumulation_boundary:
+                self._maybe_log_save_evaluate()
             if self.control.should_epoch_stop or self.control.should_training_stop:
                 break
         self.state.epoch = round(self.state.epoch)
@@ -105,10 +111,9 @@ class FakeTrainer(HFCallbackSupport, CallbackMixin):
     def step(self, batch: dict[str, torch.Tensor]) -> None:
         loss = self.loss(batch)
         self.backward(loss / self.config.gradient_accumulation_steps)
-        self._tr_loss += float(loss) / self.config.gradient_accumulation_steps
-        if self._boundary:
+        self._tr_loss += float(loss.detach()) / self.config.gradient_accumulation_steps
+        if self.accumulation_boundary:
             self.optimizer_step()
-            self._maybe_log_save_evaluate()
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.model(**batch).loss
@@ -124,7 +129,6 @@ class FakeTrainer(HFCallbackSupport, CallbackMixin):
         per_epoch = len(self.train_dataloader) // self.config.gradient_accumulation_steps
         self.state.epoch += 1 / per_epoch
         c, s = self.control, self.state
-        c._new_step()
         c.should_log = s.global_step % s.logging_steps == 0
         c.should_evaluate = bool(s.eval_steps) and s.global_step % s.eval_steps == 0
         c.should_save = bool(s.save_steps) and s.global_step % s.save_steps == 0
@@ -143,15 +147,18 @@ class FakeTrainer(HFCallbackSupport, CallbackMixin):
     def evaluate(self) -> dict[str, float]:
         losses = []
         for batch in self.eval_dataloader:
-            with torch.no_grad():
-                losses.append(float(self.model(**batch).loss))
-            self.call_hf_event("on_prediction_step")
+            losses.append(self.prediction_step(batch))
         metrics = {"eval_loss": sum(losses) / len(losses)}
         self.log(metrics)
         return metrics
 
-    def log(self, logs: dict[str, Any]) -> None:
+    def prediction_step(self, batch: dict[str, torch.Tensor]) -> float:
+        with torch.no_grad():
+            return float(self.model(**batch).loss)
+
+    def log(self, logs: dict[str, Any]) -> dict[str, Any]:
         self.state.log_history.append({**logs, "step": self.state.global_step})
+        return logs
 
     def checkpoint(self) -> Path:
         path = Path(self.config.output_dir) / f"checkpoint-{self.state.global_step}"

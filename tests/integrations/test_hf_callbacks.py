@@ -1,0 +1,184 @@
+"""HF TrainerCallbacks run unmodified: kwargs, control, management, state, the real transformers classes."""
+
+import pytest
+import torch
+import transformers
+from transformers import TrainerCallback, TrainingArguments
+
+from arctic_like.callbacks import EarlyStopping
+from arctic_like.integrations.hf import CallbackStateError
+
+
+class KwargsProbe(TrainerCallback):
+    def __init__(self):
+        self.seen = {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.seen["train_begin"] = (args, state, control, kwargs)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        self.seen.setdefault("logs", []).append(dict(logs))
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        self.seen.setdefault("metrics", []).append(dict(metrics))
+
+
+def test_events_receive_hf_arguments(make_trainer):
+    trainer = make_trainer(eval_steps=4, max_steps=4)
+    probe = trainer.add_callback(KwargsProbe())
+    trainer.train()
+    args, state, control, kwargs = probe.seen["train_begin"]
+    assert isinstance(args, TrainingArguments)
+    assert args.output_dir == str(trainer.config.output_dir)
+    assert args.per_device_train_batch_size == 2 and args.eval_strategy == "steps" and args.eval_steps == 4
+    assert state is trainer.state and control is trainer.control
+    assert kwargs["model"] is trainer.model
+    assert kwargs["optimizer"] is trainer.optimizer and kwargs["lr_scheduler"] is trainer.scheduler
+    assert kwargs["train_dataloader"] is trainer.train_dataloader
+    assert kwargs["eval_dataloader"] is trainer.eval_dataloader
+    assert "processing_class" in kwargs and "tokenizer" in kwargs
+    assert probe.seen["logs"][0]["loss"] > 0
+    assert probe.seen["metrics"] == [{"eval_loss": pytest.approx(probe.seen["logs"][-2]["eval_loss"])}]
+
+
+def test_returned_control_replaces_the_trainers(make_trainer):
+    class Replace(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            new = type(control)()
+            new.should_training_stop = True
+            return new
+
+    trainer = make_trainer()
+    old = trainer.control
+    trainer.add_callback(Replace)
+    trainer.train()
+    assert trainer.control is not old and trainer.control.should_training_stop
+    assert trainer.state.global_step == 1
+
+
+def test_hf_doc_style_custom_callback(make_trainer, capsys):
+    class MyCallback(TrainerCallback):
+        "A callback that prints a message at the beginning of training"
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            print("Starting training")
+
+    trainer = make_trainer(max_steps=1)
+    trainer.add_callback(MyCallback)  # a class, as HF allows
+    trainer.train()
+    assert "Starting training" in capsys.readouterr().out
+
+
+def test_printer_callback(make_trainer, capsys):
+    trainer = make_trainer(max_steps=2, logging_steps=1)
+    trainer.add_callback(transformers.PrinterCallback)
+    trainer.train()
+    out = capsys.readouterr().out
+    assert out.count("'loss'") == 2 and "learning_rate" in out
+
+
+def test_progress_callback(make_trainer, capsys):
+    trainer = make_trainer(max_steps=4, eval_steps=2)
+    cb = trainer.add_callback(transformers.ProgressCallback())
+    trainer.train()
+    err = capsys.readouterr().err
+    assert "4/4" in err
+    assert cb.training_bar is None and cb.prediction_bar is None
+
+
+def test_tensorboard_callback_writes_readable_events(make_trainer, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trainer = make_trainer(max_steps=4, logging_steps=1)
+    trainer.add_callback(transformers.integrations.TensorBoardCallback())
+    trainer.train()
+    files = list((tmp_path / "out" / "runs").rglob("events.out.tfevents.*"))
+    assert files
+    acc = EventAccumulator(str(files[0].parent))
+    acc.Reload()
+    steps = [e.step for e in acc.Scalars("train/loss")]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_hf_early_stopping_stops_when_metric_stalls(make_trainer):
+    trainer = make_trainer(epochs=5, eval_steps=1, logging_steps=1, lr=0.0)  # eval loss never improves
+    cb = trainer.add_callback(transformers.EarlyStoppingCallback(early_stopping_patience=2))
+    trainer.train()
+    assert trainer.control.should_training_stop
+    assert trainer.state.global_step == 3  # first eval sets the best, two more without improvement
+    assert cb.early_stopping_patience_counter == 2
+    assert trainer.state.best_metric is not None
+
+
+def test_add_pop_remove(make_trainer):
+    trainer = make_trainer()
+    printer = trainer.add_callback(transformers.PrinterCallback)
+    assert isinstance(printer, transformers.PrinterCallback)
+    progress = transformers.ProgressCallback()
+    trainer.add_callback(progress)
+    assert trainer.pop_callback(transformers.PrinterCallback) is printer
+    assert trainer.pop_callback(transformers.PrinterCallback) is None
+    trainer.remove_callback(progress)
+    assert trainer.hf_callbacks == []
+
+
+def test_duplicate_state_key_rejected_naming_both(make_trainer):
+    trainer = make_trainer()
+    trainer.add_callback(EarlyStopping(metric="eval_loss"))
+    with pytest.raises(CallbackStateError, match=r"EarlyStopping.*'EarlyStopping'.*EarlyStopping.*state_key"):
+        trainer.add_callback(EarlyStopping(metric="eval_accuracy"))
+    trainer.add_callback(EarlyStopping(metric="eval_accuracy", state_key="es-acc"))
+
+
+def test_callback_states_round_trip(make_trainer):
+    trainer = make_trainer()
+    hf = trainer.add_callback(transformers.EarlyStoppingCallback(early_stopping_patience=3))
+    ours = trainer.add_callback(EarlyStopping(patience=4))
+    hf.early_stopping_patience_counter = 2
+    ours.best, ours.bad_evaluations = 1.5, 1
+    states = trainer.callback_states()
+    assert trainer.state.stateful_callbacks == states
+    assert states["EarlyStoppingCallback"]["attributes"] == {"early_stopping_patience_counter": 2}
+
+    fresh = make_trainer()
+    fresh.add_callback(transformers.EarlyStoppingCallback(early_stopping_patience=3))
+    mine = fresh.add_callback(EarlyStopping(patience=4))
+    fresh.load_callback_states(states)
+    restored = next(c for c in fresh.hf_callbacks if isinstance(c, transformers.EarlyStoppingCallback))
+    assert restored.early_stopping_patience_counter == 2
+    assert (mine.best, mine.bad_evaluations) == (1.5, 1)
+
+
+def test_state_loaded_before_the_callback_is_added_waits_for_it(make_trainer, caplog):
+    trainer = make_trainer(max_steps=1)
+    trainer.load_callback_states({"EarlyStopping": {"best": 0.5, "bad_evaluations": 2}, "Gone": {"x": 1}})
+    cb = trainer.add_callback(EarlyStopping())
+    assert (cb.best, cb.bad_evaluations) == (0.5, 2)
+    trainer.train()
+    assert "Gone" in caplog.text and "EarlyStopping" not in caplog.text
+
+
+def test_error_in_hf_callback_names_it(make_trainer):
+    class Broken(TrainerCallback):
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            raise RuntimeError("boom")
+
+    trainer = make_trainer()
+    trainer.add_callback(Broken)
+    with pytest.raises(RuntimeError, match="boom") as info:
+        trainer.train()
+    assert any("Broken.on_epoch_begin" in note for note in info.value.__notes__)
+
+
+def test_gradients_seen_at_pre_optimizer_step(make_trainer):
+    norms = []
+
+    class Grad(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            norms.append(sum(float(p.grad.norm()) for p in model.parameters() if p.grad is not None))
+
+    trainer = make_trainer(max_steps=2)
+    trainer.add_callback(Grad)
+    trainer.train()
+    assert len(norms) == 2 and all(n > 0 for n in norms)
+    assert all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in trainer.model.parameters())
