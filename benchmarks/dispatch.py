@@ -49,15 +49,24 @@ def floor_class(k: int) -> type:
 
 
 def mixin_class(k: int, other_events: bool = False) -> type:
-    namespace = {
-        "callbacks": [("pre-step", identity)] * 0 + [("pre-step", _fresh_identity()) for _ in range(k)],
-        "__init__": lambda self, value=1: setattr(self, "value", value),
-        "step": lambda self, x: x + 1,
-        "other": lambda self, x: x,
-    }
+    """A CallbackMixin class shaped like `Plain`, with k pre-step callbacks declared on it."""
+    declared = [("pre-step", _fresh_identity()) for _ in range(k)]
     if other_events:
-        namespace["callbacks"] = [("pre-other", _fresh_identity()), ("post-other", lambda self, r: r)]
-    return type(f"Mixin{k}", (CallbackMixin,), namespace)
+        declared = [("pre-other", _fresh_identity()), ("post-other", lambda self, r: r)]
+
+    class Mixin(CallbackMixin):
+        callbacks = declared
+
+        def __init__(self, value=1):
+            self.value = value
+
+        def step(self, x):
+            return x + 1
+
+        def other(self, x):
+            return x
+
+    return Mixin
 
 
 def _fresh_identity():
@@ -111,9 +120,9 @@ def main() -> None:
 
     plain_new = ns_per_call(lambda: Plain(2), number, repeat)
     rows.append(("new instance, plain class", plain_new, "1.00x plain new"))
-    mixin_cls = mixin_class(0)
-    t = ns_per_call(lambda: mixin_cls(2), number, repeat)
-    rows.append(("new instance, mixin class", t, f"{t / plain_new:.2f}x plain new"))
+    for label, mixin_cls in (("no callbacks", mixin_class(0)), ("1 callback", mixin_class(1))):
+        t = ns_per_call(lambda cls=mixin_cls: cls(2), number, repeat)
+        rows.append((f"new instance, mixin, {label}", t, f"{t / plain_new:.2f}x plain new"))
 
     child = PlainChild()
     plain_super = ns_per_call(lambda: child.step(1), number, repeat)

@@ -97,6 +97,10 @@ class CallbackMixin(metaclass=CallbackMeta):
 
     callbacks = _CallbacksAttribute()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Cooperative: passes arguments on, so every subclass has the `init` event (as in ArcticTraining)."""
+        super().__init__(*args, **kwargs)
+
     def describe_callbacks(self) -> str:
         """A table of this instance's callbacks per event, in run order, with where each was declared."""
         plan: ClassPlan = type(self)._al_plan

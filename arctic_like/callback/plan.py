@@ -33,7 +33,7 @@ from arctic_like.callback.spec import CallSpec, MethodInfo, bind_callback
 
 EVENT_ATTR = "__al_event__"
 DECLARED_ATTR = "_al_declared_callbacks"
-EXCLUDED_OWNERS: set[type] = set()  # CallbackMixin itself: its helpers are not events
+EXCLUDED_OWNERS: set[type] = set()  # CallbackMixin: its helpers are not events, its __init__ is
 
 
 def _explicit_event(cls: type, name: str) -> str | None:
@@ -51,10 +51,10 @@ def collect_methods(cls: type) -> dict[str, MethodInfo]:
     methods: dict[str, MethodInfo] = {}
     seen: set[str] = set()
     for klass in cls.__mro__:
-        if klass is object or klass in EXCLUDED_OWNERS:
+        if klass is object:
             continue
         for name, value in klass.__dict__.items():
-            if name in seen:
+            if name in seen or (klass in EXCLUDED_OWNERS and name != "__init__"):
                 continue
             seen.add(name)
             raw = raw_of(value)

@@ -100,3 +100,26 @@ def test_callback_meta_is_an_abcmeta():
             return "done"
 
     assert Impl().step() == "done"
+
+
+def test_init_is_an_event_even_without_an_own_init():
+    seen = []
+
+    class NoInit(CallbackMixin):
+        callbacks = [("post-init", lambda self: seen.append("post-init"))]
+
+    NoInit()
+    assert seen == ["post-init"]
+    with pytest.raises(TypeError):
+        NoInit(1)  # like object(): no unexpected arguments
+
+
+def test_cooperative_init_with_other_bases():
+    class Base:
+        def __init__(self, size):
+            self.size = size
+
+    class Both(CallbackMixin, Base):
+        callbacks = [("pre-init", lambda self: None)]
+
+    assert Both(3).size == 3
