@@ -205,6 +205,7 @@ class DataConfig(PartConfig):
     eval_fraction: HumanFraction = 0.0
     max_length: HumanInt = Field(default=512, ge=2)
     packing: bool = True
+    pad_to_max_length: bool = False
     cache_dir: Path | None = None
     use_cache: bool = True
     num_workers: int = Field(default=0, ge=0)

@@ -1,0 +1,98 @@
+"""Built-in synthetic tasks: problems generated from a seed, with held-out evaluation problems.
+
+Each task yields ``(prompt, answer)`` pairs (``"12+7="``, ``"19"``); the text a causal model trains on is
+``prompt + answer``. The problems of a task are distinct, and the first ``eval_samples`` of them are held out, so
+the evaluation problems never appear in training. Accuracy is exact match of the greedy continuation.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import ClassVar
+
+from arctic_like.config.parts import AdditionSourceConfig, ReverseSourceConfig
+
+__all__ = ["AdditionTask", "ReverseTask", "SyntheticTask", "make_task"]
+
+
+class SyntheticTask:
+    """Base of the synthetic tasks: distinct problems from ``seed``, split into train and held-out eval."""
+
+    name: ClassVar[str]
+
+    def __init__(self, config: AdditionSourceConfig | ReverseSourceConfig, seed: int) -> None:
+        self.config = config
+        self.seed = config.seed if config.seed is not None else seed
+        self._problems: list[tuple[str, str]] | None = None
+
+    def capacity(self) -> int:
+        """How many distinct problems the task can produce."""
+        raise NotImplementedError
+
+    def sample(self, rng: random.Random) -> tuple[str, str]:
+        """One random ``(prompt, answer)``."""
+        raise NotImplementedError
+
+    def problems(self) -> list[tuple[str, str]]:
+        """``eval_samples + num_samples`` distinct problems, the same for the same seed and settings."""
+        if self._problems is None:
+            wanted = self.config.num_samples + self.config.eval_samples
+            if wanted > self.capacity():
+                raise ValueError(
+                    f"the {self.name!r} task asks for {wanted} distinct problems (num_samples + eval_samples) but "
+                    f"its settings allow only {self.capacity()}. Fix: lower num_samples/eval_samples or make "
+                    f"the problems larger."
+                )
+            rng = random.Random(f"{self.name}-{self.seed}")
+            seen: dict[str, str] = {}
+            while len(seen) < wanted:
+                prompt, answer = self.sample(rng)
+                seen.setdefault(prompt, answer)
+            self._problems = list(seen.items())
+        return self._problems
+
+    def eval_problems(self) -> list[tuple[str, str]]:
+        return self.problems()[: self.config.eval_samples]
+
+    def train_problems(self) -> list[tuple[str, str]]:
+        return self.problems()[self.config.eval_samples :]
+
+
+class AdditionTask(SyntheticTask):
+    """``a+b=c`` with ``a`` and ``b`` of up to ``digits`` digits."""
+
+    name = "addition"
+    config: AdditionSourceConfig
+
+    def capacity(self) -> int:
+        return (10**self.config.digits) ** 2
+
+    def sample(self, rng: random.Random) -> tuple[str, str]:
+        top = 10**self.config.digits - 1
+        a, b = rng.randint(0, top), rng.randint(0, top)
+        return f"{a}+{b}=", str(a + b)
+
+
+class ReverseTask(SyntheticTask):
+    """``abc>cba``: reverse a random string."""
+
+    name = "reverse"
+    config: ReverseSourceConfig
+
+    def capacity(self) -> int:
+        k = len(set(self.config.alphabet))
+        return sum(k**n for n in range(self.config.min_length, self.config.max_length + 1))
+
+    def sample(self, rng: random.Random) -> tuple[str, str]:
+        alphabet = sorted(set(self.config.alphabet))
+        length = rng.randint(self.config.min_length, self.config.max_length)
+        word = "".join(rng.choice(alphabet) for _ in range(length))
+        return f"{word}>", word[::-1]
+
+
+_TASKS: dict[str, type[SyntheticTask]] = {"addition": AdditionTask, "reverse": ReverseTask}
+
+
+def make_task(config: AdditionSourceConfig | ReverseSourceConfig, seed: int) -> SyntheticTask:
+    """The task object for a synthetic source config."""
+    return _TASKS[config.type](config, seed)
