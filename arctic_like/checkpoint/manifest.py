@@ -32,8 +32,10 @@ def arctic_like_version() -> str:
 
 
 def parameter_shapes(model: torch.nn.Module) -> dict[str, list[int]]:
-    """Name → shape of every tensor in the model's state dict, sorted by name."""
-    return {k: list(v.shape) for k, v in sorted(model.state_dict().items())}
+    """Name → shape of every parameter (tied ones under each name; the full shape of ZeRO-3 partitioned
+    ones), sorted by name."""
+    named = model.named_parameters(remove_duplicate=False)
+    return {k: list(getattr(p, "ds_shape", p.shape)) for k, p in sorted(named, key=lambda kv: kv[0])}
 
 
 def shapes_hash(shapes: dict[str, list[int]]) -> str:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import random
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
+
+from arctic_like.checkpoint.errors import CheckpointError
 
 logger = logging.getLogger("arctic_like.checkpoint")
 
@@ -88,3 +91,14 @@ def unwrap_model(trainer: Any) -> torch.nn.Module:
     while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
         model = model.module
     return model
+
+
+def load_torch_file(checkpoint: Path, file: Path) -> Any:
+    """`torch.load` (tensors and plain containers only) of a checkpoint file; unreadable → CheckpointError."""
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(
+            f"checkpoint {checkpoint} is corrupted: {file.name} cannot be read ({type(e).__name__}: {e}). "
+            "Fix: resume from an earlier complete checkpoint, or delete this directory."
+        ) from None

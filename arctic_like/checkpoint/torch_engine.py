@@ -14,7 +14,7 @@ from safetensors.torch import load_model, save_model
 
 from arctic_like.checkpoint.base import CheckpointEngine
 from arctic_like.checkpoint.errors import CheckpointError
-from arctic_like.checkpoint.state import rng_state, set_rng_state, unwrap_model
+from arctic_like.checkpoint.state import load_torch_file, rng_state, set_rng_state, unwrap_model
 
 logger = logging.getLogger("arctic_like.checkpoint")
 
@@ -39,6 +39,12 @@ def data_position(trainer: Any) -> dict[str, int]:
         "epoch": int(getattr(trainer, "epoch_idx", 0) or 0),
         "batches_in_epoch": int(getattr(trainer, "batches_in_epoch", 0) or 0),
     }
+
+
+def set_data_position(trainer: Any, position: dict[str, int]) -> None:
+    """Tell the trainer where to continue: it skips `batches_in_epoch` batches of epoch `epoch`."""
+    trainer.epoch_idx = int(position["epoch"])
+    trainer.batches_in_epoch = int(position["batches_in_epoch"])
 
 
 def write_run_state(trainer: Any, tmp: Path, rank: int, *, rank_zero: bool) -> None:
@@ -68,26 +74,14 @@ def read_run_state(trainer: Any, path: Path, rank: int) -> None:
             "%s has no RNG state for rank %d (saved with another world size); using rank 0's", path, rank
         )
         rng_path = path / rng_file(0)
-    set_rng_state(_torch_load(path, rng_path))
+    set_rng_state(load_torch_file(path, rng_path))
     state = trainer.state
     restored = type(state).load_from_json(path / TRAINER_STATE_FILE)
     state.__dict__.update(restored.__dict__)
-    position = json.loads((path / DATA_STATE_FILE).read_text(encoding="utf-8"))
-    trainer.epoch_idx = position["epoch"]
-    trainer.batches_in_epoch = position["batches_in_epoch"]
+    set_data_position(trainer, json.loads((path / DATA_STATE_FILE).read_text(encoding="utf-8")))
     cb_path = path / CALLBACK_STATES_FILE
     if cb_path.is_file() and hasattr(trainer, "load_callback_states"):
-        trainer.load_callback_states(_torch_load(path, cb_path))
-
-
-def _torch_load(checkpoint: Path, file: Path) -> Any:
-    try:
-        return torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(
-            f"checkpoint {checkpoint} is corrupted: {file.name} cannot be read ({type(e).__name__}: {e}). "
-            "Fix: resume from an earlier complete checkpoint, or delete this directory."
-        ) from None
+        trainer.load_callback_states(load_torch_file(path, cb_path))
 
 
 class TorchCheckpointEngine(CheckpointEngine):
@@ -118,7 +112,7 @@ class TorchCheckpointEngine(CheckpointEngine):
                 "Fix: resume from an earlier complete checkpoint, or delete this directory."
             ) from None
         if (path / OPTIMIZER_FILE).is_file() and getattr(trainer, "optimizer", None) is not None:
-            trainer.optimizer.load_state_dict(_torch_load(path, path / OPTIMIZER_FILE))
+            trainer.optimizer.load_state_dict(load_torch_file(path, path / OPTIMIZER_FILE))
         if (path / SCHEDULER_FILE).is_file() and getattr(trainer, "scheduler", None) is not None:
-            trainer.scheduler.load_state_dict(_torch_load(path, path / SCHEDULER_FILE))
+            trainer.scheduler.load_state_dict(load_torch_file(path, path / SCHEDULER_FILE))
         read_run_state(trainer, path, self.global_rank)
