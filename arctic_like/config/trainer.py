@@ -151,7 +151,10 @@ def resolve_trainer_class(name: str) -> type:
 
 
 def trainer_config_class(trainer_cls: type) -> type[TrainerConfig]:
-    """The config class a trainer declares with its ``config`` type hint (``TrainerConfig`` by default)."""
+    """The trainer's config class: its ``config`` class attribute or type hint (``TrainerConfig`` by default)."""
+    value = getattr(trainer_cls, "config", None)
+    if isinstance(value, type) and issubclass(value, TrainerConfig):
+        return value
     for hint in _hint_classes(trainer_cls, "config"):
         if issubclass(hint, TrainerConfig):
             return hint

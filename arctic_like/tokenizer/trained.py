@@ -94,7 +94,9 @@ class CharTokenizerFactory(TrainedTokenizerFactory):
         for text in self.training_texts():
             chars.update(text)
         if not chars:
-            raise ValueError("the char tokenizer got no training text. Fix: check data.sources or tokenizer.texts.")
+            raise ValueError(
+                "the char tokenizer got no training text. Fix: check data.sources or tokenizer.texts."
+            )
         vocab = {token: i for i, token in enumerate(self.config.special_tokens())}
         for char in sorted(chars):
             vocab.setdefault(char, len(vocab))
