@@ -112,13 +112,14 @@ def _format_path(path: Iterable[Key]) -> str:
     return out
 
 
-def _split_path(text: str) -> list[Key]:
+def _split_path(text: str, override: str) -> list[Key]:
     keys: list[Key] = []
     for part in text.split("."):
         match = re.fullmatch(r"([^\[\]]*)((?:\[\d+\])*)", part)
         if not match or (not match.group(1) and not match.group(2)):
             raise RecipeError(
-                f"--set {text}: malformed key path. Fix: write it as key.sub_key=value", path=text
+                f"--set {override}: malformed key path {text!r}. Fix: write it as key.sub_key=value",
+                path=text,
             )
         if match.group(1):
             keys.append(int(match.group(1)) if match.group(1).isdigit() else match.group(1))
@@ -247,7 +248,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> list[tuple
             raise RecipeError(
                 f"--set {text}: expected key.path=value. Fix: e.g. --set optimizer.lr=1e-4", path=text
             )
-        keys = _split_path(key_text.strip())
+        keys = _split_path(key_text.strip(), text)
         try:
             value = yaml.safe_load(value_text) if value_text.strip() else None
         except yaml.YAMLError:
@@ -303,6 +304,25 @@ def _fix_hint(error: Mapping[str, Any], root: type[BaseModel], trainer_cls: type
     return "Fix: correct this value."
 
 
+def _clean_loc(loc: Iterable[Key], raw: Any) -> tuple[Key, ...]:
+    """``loc`` without the entries pydantic adds for unions (the discriminator's value, validator names)."""
+    keys, out = list(loc), []
+    for index, key in enumerate(keys):
+        last = index == len(keys) - 1
+        if isinstance(raw, dict) and key not in raw and not last and raw.get("type") == key:
+            continue
+        if isinstance(key, str) and key.startswith(("function-", "tagged-union")):
+            continue
+        out.append(key)
+        if isinstance(raw, dict):
+            raw = raw.get(key)
+        elif isinstance(raw, list) and isinstance(key, int) and key < len(raw):
+            raw = raw[key]
+        else:
+            raw = None
+    return tuple(out)
+
+
 def _format_errors(
     error: ValidationError,
     root: type[BaseModel],
@@ -314,9 +334,7 @@ def _format_errors(
     items = []
     first_line = first_path = None
     for e in error.errors():
-        loc = tuple(
-            k for k in e["loc"] if not (isinstance(k, str) and k.startswith(("function-", "tagged-union")))
-        )
+        loc = _clean_loc(e["loc"], raw)
         path = _format_path(loc) or "(recipe)"
         line = None
         for depth in range(len(loc), -1, -1):
