@@ -1,0 +1,8 @@
+"""`python -m arctic_like`: the `arctic-like` command."""
+
+import sys
+
+from arctic_like.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
