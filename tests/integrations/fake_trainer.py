@@ -66,11 +66,11 @@ class FakeTrainer(HFCallbackSupport, CallbackMixin):
     def __init__(self, config: FakeConfig) -> None:
         self.config = config
         self.model = tiny_llama(config.seed)
-        self.tokenizer = None
+        self.tokenizer = char_tokenizer()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: 1.0)
         self.train_dataloader = batches(config.n_train, config.micro_batch_size, 1)
-        self.eval_dataloader = batches(config.n_eval, config.micro_batch_size, 2)
+        self.eval_dataloader = batches(config.n_eval, config.micro_batch_size, 1)
         ga = config.gradient_accumulation_steps
         per_epoch = len(self.train_dataloader) // ga
         self.state = TrainerState(
@@ -165,3 +165,15 @@ class FakeTrainer(HFCallbackSupport, CallbackMixin):
         path.mkdir(parents=True, exist_ok=True)
         (path / "callbacks.json").write_text(json.dumps(self.callback_states()))
         return path
+
+
+def char_tokenizer() -> Any:
+    """A character-level fast tokenizer with fewer than 64 tokens (fits tiny_llama's vocabulary)."""
+    from tokenizers import Tokenizer, decoders, models
+    from transformers import PreTrainedTokenizerFast
+
+    chars = "abcdefghijklmnopqrstuvwxyz0123456789 +="
+    vocab = {"<pad>": 0, "<eos>": 1, **{c: i + 2 for i, c in enumerate(chars)}}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<pad>"))
+    tok.decoder = decoders.Fuse()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="<eos>")
