@@ -1,0 +1,140 @@
+"""A trainer for the distributed and fault tests, loaded by a recipe's ``code:``.
+
+Every rank writes what it saw into ``$PROBE_DIR`` (one file per rank, appended line by line so a SIGKILL loses
+nothing already written); environment variables make it misbehave on purpose:
+
+``PROBE_RAISE_RANK``/``PROBE_RAISE_STEP``: raise ``RuntimeError`` on that rank after that optimizer step.
+``PROBE_KILL_STEP`` (with ``PROBE_KILL=1``): SIGKILL this process after that optimizer step.
+``PROBE_KILL_IN_SAVE_STEP`` (with ``PROBE_KILL=1``): SIGKILL while the checkpoint of that step is being
+written (the files are in the temporary directory, the manifest is not).
+``PROBE_NAN_STEP``: make the first micro-batch loss of that optimizer step NaN.
+``PROBE_STEP_SLEEP_S``: sleep after every optimizer step (gives a test time to send a signal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from arctic_like.trainer.causal import CausalTrainer
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value else None
+
+
+def _out(trainer: Any, kind: str) -> Path | None:
+    root = os.environ.get("PROBE_DIR")
+    if not root:
+        return None
+    Path(root).mkdir(parents=True, exist_ok=True)
+    return Path(root) / f"{kind}-rank{trainer.global_rank}.jsonl"
+
+
+def _append(trainer: Any, kind: str, record: dict[str, Any]) -> None:
+    path = _out(trainer, kind)
+    if path is not None:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def parameter_hash(model: torch.nn.Module) -> str:
+    """SHA-256 of every parameter's bytes, in order (equal on ranks whose weights are bit-identical)."""
+    digest = hashlib.sha256()
+    for name, p in model.named_parameters():
+        digest.update(name.encode())
+        digest.update(p.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _armed(step_var: str, step: int) -> bool:
+    return os.environ.get("PROBE_KILL") == "1" and _env_int(step_var) == step
+
+
+def _after_init(self: Any) -> None:
+    original = {engine: engine._write for engine in self.checkpoint_engines}
+
+    def make_write(engine: Any) -> Any:
+        def write(tmp: Path) -> None:
+            original[engine](tmp)
+            if _armed("PROBE_KILL_IN_SAVE_STEP", engine.step):
+                _append(self, "events", {"event": "kill-in-save", "step": engine.step, "tmp": str(tmp)})
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        return write
+
+    for engine in self.checkpoint_engines:
+        engine._write = make_write(engine)
+    _append(
+        self,
+        "events",
+        {
+            "event": "init",
+            "rank": self.global_rank,
+            "local_rank": self.local_rank,
+            "world_size": self.world_size,
+            "is_world_process_zero": self.state.is_world_process_zero,
+            "is_local_process_zero": self.state.is_local_process_zero,
+            "global_step": self.state.global_step,
+        },
+    )
+
+
+def _loss(self: Any, loss: torch.Tensor) -> torch.Tensor:
+    if _env_int("PROBE_NAN_STEP") == self.state.global_step + 1 and self.accumulation_start:
+        return loss * float("nan")
+    return loss
+
+
+def _after_optimizer_step(self: Any) -> None:
+    step = self.state.global_step
+    _append(self, "events", {"event": "step", "step": step})
+    if _env_int("PROBE_RAISE_RANK") == self.global_rank and _env_int("PROBE_RAISE_STEP") == step:
+        raise RuntimeError(f"probe failure on rank {self.global_rank} at step {step}")
+    if _armed("PROBE_KILL_STEP", step):
+        os.kill(os.getpid(), signal.SIGKILL)
+    sleep = os.environ.get("PROBE_STEP_SLEEP_S")
+    if sleep:
+        time.sleep(float(sleep))
+
+
+def _after_log(self: Any, logs: dict[str, float]) -> dict[str, float]:
+    if "loss" in logs and "train_runtime" not in logs:
+        _append(self, "losses", {"step": self.state.global_step, "loss": logs["loss"]})
+    return logs
+
+
+def _after_train(self: Any) -> None:
+    _append(
+        self,
+        "events",
+        {
+            "event": "train-end",
+            "step": self.state.global_step,
+            "params": parameter_hash(self.engine.unwrap()),
+            "nonfinite_losses": getattr(self.state, "nonfinite_losses", None),
+            "skipped_micro_batches": getattr(self.state, "skipped_micro_batches", None),
+            "skipped_optimizer_steps": getattr(self.state, "skipped_optimizer_steps", None),
+        },
+    )
+
+
+class ProbeTrainer(CausalTrainer):
+    """The causal trainer plus the probes above."""
+
+    name = "probe"
+    callbacks = [
+        ("post-init", _after_init),
+        ("post-loss", _loss),
+        ("post-optimizer-step", _after_optimizer_step),
+        ("post-log", _after_log),
+        ("post-train", _after_train),
+    ]
