@@ -1,6 +1,28 @@
 """Trainers (``causal``, ``sft``), their state and control flags, and the control-flow exceptions."""
 
-from arctic_like.trainer.exceptions import SkipStep, StopEpoch, StopTraining, TrainerFlowException
+from arctic_like.trainer.causal import CausalTrainer
+from arctic_like.trainer.exceptions import (
+    NonFiniteLossError,
+    SkipStep,
+    StopEpoch,
+    StopTraining,
+    TrainerFlowException,
+)
+from arctic_like.trainer.sft import SFTTrainer
 from arctic_like.trainer.state import TrainerControl, TrainerState
+from arctic_like.trainer.trainer import Trainer, seed_everything, skip_batches
 
-__all__ = ["SkipStep", "StopEpoch", "StopTraining", "TrainerControl", "TrainerFlowException", "TrainerState"]
+__all__ = [
+    "CausalTrainer",
+    "NonFiniteLossError",
+    "SFTTrainer",
+    "SkipStep",
+    "StopEpoch",
+    "StopTraining",
+    "Trainer",
+    "TrainerControl",
+    "TrainerFlowException",
+    "TrainerState",
+    "seed_everything",
+    "skip_batches",
+]

@@ -1,0 +1,575 @@
+"""The ``Trainer``: builds a run from its config and drives the training loop through callback events.
+
+Every public method is an event (``pre-<name>``/``post-<name>``): ``train``, ``epoch``, ``step`` (one
+micro-batch), ``loss``, ``backward``, ``optimizer_step``, ``prediction_step`` (one evaluation batch),
+``evaluate``, ``log`` and ``checkpoint``. The loop follows HF's ``Trainer._inner_training_loop``: the same
+``TrainerControl`` resets, the same default flow (logging/eval/save every N optimizer steps or each epoch)
+and the same points where ``should_log``/``should_evaluate``/``should_save``/``should_epoch_stop``/
+``should_training_stop`` are honoured. See ``docs/trainer.md``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from arctic_like.callback import CallbackMixin, run_first
+from arctic_like.checkpoint import CheckpointEngine, TorchCheckpointEngine
+from arctic_like.checkpoint.state import rng_state, set_rng_state
+from arctic_like.config import TrainerConfig
+from arctic_like.config.trainer import resolve_factory
+from arctic_like.data import CausalDataFactory, DataFactory
+from arctic_like.engine import Engine, engine_class, resolve_device
+from arctic_like.integrations.hf import HFCallbackSupport
+from arctic_like.model import HFModelFactory, ModelFactory
+from arctic_like.optimizer import AdamWOptimizerFactory, OptimizerFactory
+from arctic_like.registry import Registrable
+from arctic_like.scheduler import CosineSchedulerFactory, SchedulerFactory
+from arctic_like.tokenizer import CharTokenizerFactory, TokenizerFactory
+from arctic_like.trainer.exceptions import NonFiniteLossError, SkipStep, StopEpoch, StopTraining
+from arctic_like.trainer.state import TrainerControl, TrainerState
+
+logger = logging.getLogger("arctic_like.trainer")
+
+__all__ = ["Trainer", "seed_everything"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices) so a run is reproducible."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+class _SkipBatchSampler:
+    """A batch sampler that drops the first ``skip`` batches of another (how resume skips seen data)."""
+
+    def __init__(self, batch_sampler: Iterable[list[int]], skip: int) -> None:
+        self.batch_sampler = batch_sampler
+        self.skip = skip
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return itertools.islice(iter(self.batch_sampler), self.skip, None)
+
+    def __len__(self) -> int:
+        return max(len(self.batch_sampler) - self.skip, 0)  # type: ignore[arg-type]
+
+
+def skip_batches(loader: Iterable[Any], skip: int) -> Iterable[Any]:
+    """``loader`` without its first ``skip`` batches, without loading them when it is a ``DataLoader``."""
+    if skip <= 0:
+        return loader
+    if isinstance(loader, DataLoader) and loader.batch_sampler is not None:
+        kwargs: dict[str, Any] = {
+            "batch_sampler": _SkipBatchSampler(loader.batch_sampler, skip),
+            "collate_fn": loader.collate_fn,
+            "num_workers": loader.num_workers,
+            "pin_memory": loader.pin_memory,
+            "worker_init_fn": loader.worker_init_fn,
+            "generator": loader.generator,
+        }
+        if loader.num_workers > 0:
+            kwargs["prefetch_factor"] = loader.prefetch_factor
+            kwargs["persistent_workers"] = loader.persistent_workers
+        return DataLoader(loader.dataset, **kwargs)
+    return itertools.islice(loader, skip, None)
+
+
+@run_first
+def _reset_for_training(self: Trainer) -> None:
+    """First ``pre-train`` callback: HF resets ``should_training_stop`` before ``on_train_begin``."""
+    self.control._new_training()
+
+
+class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
+    """Builds tokenizer → data → model → optimizer → scheduler → engine → checkpoint engines from ``config``
+    and trains with ``train()``.
+
+    Subclasses pick factories with class attributes (``model_factory = MyModelFactory``; the type hint is the
+    allowed base), register themselves with ``name = "..."`` and customise the loop by overriding methods or
+    attaching callbacks. ``loss(batch)`` is the method most trainers override.
+    """
+
+    config: ClassVar[type[TrainerConfig]] = TrainerConfig  # type: ignore[misc]
+    tokenizer_factory: type[TokenizerFactory] = CharTokenizerFactory
+    data_factory: type[DataFactory] = CausalDataFactory
+    model_factory: type[ModelFactory] = HFModelFactory
+    optimizer_factory: type[OptimizerFactory] = AdamWOptimizerFactory
+    scheduler_factory: type[SchedulerFactory] = CosineSchedulerFactory
+    checkpoint_engine: type[CheckpointEngine] = TorchCheckpointEngine
+
+    callbacks: ClassVar[list[tuple[str, Any]]] = [("pre-train", _reset_for_training)]
+
+    def __init__(self, config: TrainerConfig) -> None:
+        self.config = config  # type: ignore[misc]
+        self.state = TrainerState()
+        self.control = TrainerControl()
+        seed_everything(config.seed)
+
+        engine_cls: type[Engine] = engine_class(config.engine)
+        engine_cls.init_distributed(config)
+        self.device = resolve_device(config.device)
+        self.world_size = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+        self.global_rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.state.is_world_process_zero = self.global_rank == 0
+        self.state.is_local_process_zero = self.local_rank == 0
+
+        # Data position, read and written by the checkpoint engines.
+        self.epoch_idx = 0
+        self.batches_in_epoch = 0
+        # Per-micro-batch flags, valid from pre-step to post-step.
+        self.accumulation_start = False
+        self.accumulation_boundary = False
+        self.last_grad_norm: float | torch.Tensor | None = None
+        self.last_learning_rate: float | None = None
+        self.stop_signal: int | None = None
+
+        self.data_factory = self._factory("data", config.data)
+        self.tokenizer_factory = self._factory("tokenizer", config.tokenizer)
+        self.tokenizer = self.tokenizer_factory()
+        self.train_dataloader, self.eval_dataloader = self.data_factory()
+        self.model_factory = self._factory("model", config.model)
+        self.model = self.model_factory()
+        self.model.to(self.device)
+        self._compute_horizon()
+        self.optimizer_factory = self._factory("optimizer", config.optimizer)
+        self.optimizer = self.optimizer_factory()
+        self.scheduler_factory = self._factory("scheduler", config.scheduler)
+        self.scheduler = self.scheduler_factory()
+        self.engine = engine_cls(self)
+        self.engine.prepare(self.model, self.optimizer, self.scheduler)
+        self.model = self.engine.unwrap()
+        self._num_parameters = sum(p.numel() for p in self.model.parameters())
+
+        self.checkpoint_engines: list[CheckpointEngine] = [
+            resolve_factory(type(self), "checkpoint", cfg.type)(self, cfg) for cfg in config.checkpoint
+        ]
+        self._resume_rng: dict[str, Any] | None = None
+        for engine in self.checkpoint_engines:
+            if engine.resume() is not None:
+                self._resume_rng = rng_state()
+                break
+        self._warned_no_checkpoint = False
+        self._warned_no_eval = False
+
+    # ------------------------------------------------------------------------------------------- building
+    def _factory(self, part: str, part_config: Any) -> Any:
+        cls = resolve_factory(type(self), part, getattr(part_config, "type", None))
+        return cls(self, part_config)
+
+    def _compute_horizon(self) -> None:
+        """Optimizer steps per epoch and in the run (``max_steps`` wins over ``epochs``, as in HF)."""
+        config = self.config
+        gas = int(config.gradient_accumulation_steps)
+        try:
+            batches = len(self.train_dataloader)
+        except TypeError:
+            raise ValueError(
+                "the training data loader has no length, so the number of steps per epoch is unknown. "
+                "Fix: use a map-style dataset (the built-in data factories do)."
+            ) from None
+        self.steps_per_epoch = batches // gas
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"the training data gives {batches} micro-batches per epoch, fewer than "
+                f"gradient_accumulation_steps={gas}, so no optimizer step can happen. "
+                "Fix: add data, or lower micro_batch_size or gradient_accumulation_steps."
+            )
+        self.micro_batches_per_epoch = self.steps_per_epoch * gas
+        if config.max_steps:
+            self.training_horizon = int(config.max_steps)
+            self.num_epochs = math.ceil(self.training_horizon / self.steps_per_epoch)
+        else:
+            self.num_epochs = int(config.epochs)
+            self.training_horizon = self.num_epochs * self.steps_per_epoch
+
+    @property
+    def gradient_accumulation_steps(self) -> int:
+        """Micro-batches per optimizer step."""
+        return int(self.config.gradient_accumulation_steps)
+
+    # ------------------------------------------------------------------------------------------- the loop
+    def train(self) -> dict[str, float]:
+        """Run the training loop; returns the final ``train_*`` metrics (also logged)."""
+        config, state = self.config, self.state
+        state.max_steps = self.training_horizon
+        state.num_train_epochs = self.num_epochs
+        state.logging_steps = int(config.logging_steps)
+        state.eval_steps = config.eval_steps
+        state.save_steps = config.save_steps
+        state.train_batch_size = int(config.micro_batch_size)
+        start_time = time.perf_counter()
+        self._initial_global_step = state.global_step
+        self._run_steps = 0
+        self._tr_loss = torch.zeros((), device=self.device)
+        self._tr_loss_count = 0
+        self._total_loss = 0.0
+        self._total_loss_count = 0
+        self._globalstep_last_logged = state.global_step
+        self.engine.train_mode(True)
+        previous_handlers = self._install_signal_handlers()
+        try:
+            for epoch_idx in range(self.epoch_idx, self.num_epochs):
+                if state.global_step >= self.training_horizon:
+                    break
+                self.epoch_idx = epoch_idx
+                self.control._new_epoch()
+                try:
+                    self.epoch()
+                except StopEpoch:
+                    logger.info("StopEpoch raised at step %d: ending epoch %d", state.global_step, epoch_idx)
+                    self._end_epoch()
+                self._maybe_log_save_evaluate(end_of_epoch=True)
+                if self.control.should_training_stop:
+                    break
+        except StopTraining:
+            logger.info("StopTraining raised at step %d: ending training", state.global_step)
+        finally:
+            self._restore_signal_handlers(previous_handlers)
+        runtime = time.perf_counter() - start_time
+        steps_run = state.global_step - self._initial_global_step
+        self._drain_loss()
+        metrics = {
+            "train_runtime": runtime,
+            "train_samples_per_second": steps_run * self.samples_per_step / max(runtime, 1e-9),
+            "train_steps_per_second": steps_run / max(runtime, 1e-9),
+            "total_flos": state.total_flos,
+            "train_loss": self._total_loss / max(self._total_loss_count, 1),
+        }
+        self.log(metrics)
+        self._maybe_save(end_of_training=True)
+        if self.stop_signal is not None:
+            logger.warning(
+                "training stopped by signal %d at step %d; resume from %s",
+                self.stop_signal,
+                state.global_step,
+                self._latest_checkpoint() or "(no checkpoint engine configured)",
+            )
+        return metrics
+
+    def epoch(self) -> None:
+        """One pass over the training data (resuming mid-epoch skips the micro-batches already seen)."""
+        loader = self.train_dataloader
+        sampler = getattr(loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self.epoch_idx)
+        skip = self.batches_in_epoch
+        if self._resume_rng is not None and skip == 0:
+            set_rng_state(self._resume_rng)
+            self._resume_rng = None
+        iterator = iter(skip_batches(loader, skip))
+        if self._resume_rng is not None:
+            set_rng_state(self._resume_rng)
+            self._resume_rng = None
+        gas = self.gradient_accumulation_steps
+        control = self.control
+        for batch in iterator:
+            if self.batches_in_epoch >= self.micro_batches_per_epoch:
+                break
+            position = self.batches_in_epoch
+            self.accumulation_start = position % gas == 0
+            self.accumulation_boundary = (position + 1) % gas == 0
+            if self.accumulation_start:
+                control._new_step()
+                self._window_backwards = 0
+            self._boundary_backward = False
+            self.batches_in_epoch += 1
+            self.state.micro_step += 1
+            stepped_before = self.state.global_step
+            try:
+                self.step(batch)
+            except SkipStep:
+                self.state.skipped_micro_batches += 1
+                if self.accumulation_boundary:
+                    self._close_window()
+            except StopEpoch:
+                break
+            if self.state.global_step != stepped_before:
+                self._maybe_log_save_evaluate()
+            if control.should_epoch_stop or control.should_training_stop:
+                break
+        self._end_epoch()
+
+    def _end_epoch(self) -> None:
+        """Epoch bookkeeping and HF's epoch-end flow (before ``post-epoch`` callbacks see the flags)."""
+        if not self.control.should_training_stop:
+            self.state.epoch = float(self.epoch_idx + 1)
+            self.epoch_idx += 1
+            self.batches_in_epoch = 0
+        config = self.config
+        if config.logging_strategy == "epoch":
+            self.control.should_log = True
+        if config.eval_strategy == "epoch":
+            self.control.should_evaluate = True
+        if config.save_strategy == "epoch":
+            self.control.should_save = True
+
+    def step(self, batch: dict[str, torch.Tensor]) -> None:
+        """One micro-batch: forward, loss, backward; the optimizer step when it closes the window."""
+        batch = self._to_device(batch)
+        self.state.num_input_tokens_seen += batch["input_ids"].numel() * self.world_size
+        with self.engine.accumulate(self.accumulation_boundary):
+            loss = self.loss(batch)
+            self._check_finite(loss)
+            self.backward(loss)
+        self._window_backwards += 1
+        self._boundary_backward = self.accumulation_boundary
+        self._tr_loss += loss.detach()
+        self._tr_loss_count += 1
+        self.state.total_flos += 6.0 * self._num_parameters * batch["input_ids"].numel() * self.world_size
+        if self.accumulation_boundary:
+            self._close_window()
+
+    def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        device = self.device
+        return {
+            k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
+        }
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        finite = torch.isfinite(loss.detach())
+        if self.world_size > 1:
+            flag = finite.to(torch.int32).reshape(1)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+            finite = flag[0]
+        if bool(finite):
+            return
+        self.state.nonfinite_losses += 1
+        where = (
+            f"optimizer step {self.state.global_step + 1} (epoch {self.epoch_idx}, "
+            f"micro-batch {self.batches_in_epoch} of the epoch)"
+        )
+        if self.config.nonfinite_loss == "skip":
+            logger.warning("non-finite loss %s at %s: skipping this micro-batch", float(loss), where)
+            raise SkipStep(f"non-finite loss at {where}")
+        raise NonFiniteLossError(
+            f"non-finite loss ({float(loss)}) at {where}. Fix: lower the learning rate, check the data, "
+            "or set nonfinite_loss: skip to skip such micro-batches."
+        )
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The mean loss of one micro-batch (the model's causal-LM loss on ``labels``)."""
+        return self.engine.forward(batch).loss
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Accumulate the gradients of ``loss`` (scaled by 1/gradient_accumulation_steps by the engine)."""
+        self.engine.backward(loss)
+
+    def _close_window(self) -> None:
+        """At the last micro-batch of a window: clip, optimizer step (unless nothing to step)."""
+        boundary_synced = self._boundary_backward or self.engine.steps_after_skipped_boundary
+        if self._window_backwards == 0 or not boundary_synced:
+            self.engine.zero_grad()
+            self.state.skipped_optimizer_steps += 1
+            return
+        self.last_grad_norm = self.engine.clip_grad_norm(self.config.max_grad_norm)
+        try:
+            self.optimizer_step()
+        except SkipStep:
+            self.engine.zero_grad()
+            self.state.skipped_optimizer_steps += 1
+
+    def optimizer_step(self) -> None:
+        """Optimizer and scheduler step, zero grads, advance ``global_step``, set the step-end flags."""
+        self.last_learning_rate = self.optimizer.param_groups[0]["lr"]
+        norm = self.engine.step()
+        if norm is not None:
+            self.last_grad_norm = norm
+        self.engine.end_step()
+        state = self.state
+        state.global_step += 1
+        self._run_steps += 1
+        state.epoch = self.epoch_idx + self.batches_in_epoch / self.micro_batches_per_epoch
+        self._step_end_flow()
+
+    def _step_end_flow(self) -> None:
+        """HF's ``DefaultFlowCallback.on_step_end``, plus exit_iteration and the kill switch."""
+        config, state, control = self.config, self.state, self.control
+        step = state.global_step
+        if config.logging_strategy == "steps" and step % state.logging_steps == 0:
+            control.should_log = True
+        if config.eval_strategy == "steps" and state.eval_steps and step % state.eval_steps == 0:
+            control.should_evaluate = True
+        if config.save_strategy == "steps" and state.save_steps and step % state.save_steps == 0:
+            control.should_save = True
+        if step >= state.max_steps:
+            control.should_training_stop = True
+            if config.eval_strategy == "steps" and state.eval_steps and step % state.eval_steps != 0:
+                control.should_evaluate = True
+            if config.save_strategy == "steps":
+                control.should_save = True
+        if config.exit_iteration is not None and self._run_steps >= config.exit_iteration:
+            logger.info("exit_iteration=%d reached at step %d: stopping", config.exit_iteration, step)
+            control.should_training_stop = True
+        kill = config.kill_switch_path
+        if kill is not None and Path(kill).exists():
+            logger.warning("kill switch %s found at step %d: saving and stopping", kill, step)
+            control.should_training_stop = True
+            control.should_save = True
+        if self.stop_signal is not None:
+            control.should_training_stop = True
+            control.should_save = True
+
+    def _maybe_log_save_evaluate(self, end_of_epoch: bool = False) -> None:
+        """Log, evaluate and save as the control flags say (HF's ``_maybe_log_save_evaluate``)."""
+        control, state = self.control, self.state
+        if control.should_log and state.global_step > self._globalstep_last_logged:
+            steps = state.global_step - self._globalstep_last_logged
+            logs: dict[str, float] = {"loss": self._drain_loss()}
+            if self.last_grad_norm is not None:
+                logs["grad_norm"] = float(self.last_grad_norm)
+            logs["learning_rate"] = float(
+                self.last_learning_rate
+                if self.last_learning_rate is not None
+                else self.optimizer.param_groups[0]["lr"]
+            )
+            self._globalstep_last_logged = state.global_step
+            logger.debug("logging %d steps", steps)
+            self.log(logs)
+        if control.should_evaluate:
+            self.evaluate()
+        self._maybe_save(end_of_epoch=end_of_epoch)
+
+    def _drain_loss(self) -> float:
+        """Mean micro-batch loss since the last drain (one host sync), folded into the run's total."""
+        if self._tr_loss_count == 0:
+            return float("nan")
+        total = float(self._tr_loss)
+        if self.world_size > 1:
+            t = torch.tensor([total, float(self._tr_loss_count)], dtype=torch.float64, device=self.device)
+            torch.distributed.all_reduce(t)
+            mean = float(t[0] / t[1])
+        else:
+            mean = total / self._tr_loss_count
+        self._total_loss += mean * self._tr_loss_count
+        self._total_loss_count += self._tr_loss_count
+        self._tr_loss.zero_()
+        self._tr_loss_count = 0
+        return mean
+
+    def _maybe_save(self, end_of_epoch: bool = False, end_of_training: bool = False) -> None:
+        engines = [
+            e
+            for e in self.checkpoint_engines
+            if e.should_save(end_of_epoch=end_of_epoch, end_of_training=end_of_training)
+        ]
+        if engines:
+            self._engines_to_save = engines
+            self.checkpoint()
+        elif self.control.should_save:
+            if not self.checkpoint_engines and not self._warned_no_checkpoint:
+                logger.warning(
+                    "a save was requested but the recipe has no checkpoint: engines; nothing saved"
+                )
+                self._warned_no_checkpoint = True
+            self.control.should_save = False
+
+    # ------------------------------------------------------------------------------------------- evaluation
+    def evaluate(self) -> dict[str, float]:
+        """Mean loss over the evaluation data plus the data factory's metrics, as ``eval_*``; logged."""
+        self.control.should_evaluate = False
+        self.engine.train_mode(False)
+        metrics: dict[str, float] = {}
+        try:
+            if self.eval_dataloader is not None:
+                total = torch.zeros((), dtype=torch.float64, device=self.device)
+                count = 0
+                with torch.no_grad():
+                    for batch in self.eval_dataloader:
+                        total += self.prediction_step(batch).double()
+                        count += 1
+                if self.world_size > 1:
+                    t = torch.stack(
+                        [total, torch.tensor(float(count), dtype=torch.float64, device=self.device)]
+                    )
+                    torch.distributed.all_reduce(t)
+                    total, count = t[0], int(t[1])
+                if count:
+                    metrics["eval_loss"] = float(total) / count
+            with torch.no_grad():
+                extra = self.data_factory.compute_metrics(self.model, self.tokenizer)
+            metrics.update({k if k.startswith("eval_") else f"eval_{k}": float(v) for k, v in extra.items()})
+        finally:
+            self.engine.train_mode(True)
+        if not metrics and not self._warned_no_eval:
+            logger.warning("evaluation requested but there is no evaluation data and no metric")
+            self._warned_no_eval = True
+        self.log(metrics)
+        return metrics
+
+    def prediction_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The loss of one evaluation batch (called under ``torch.no_grad`` with the model in eval mode)."""
+        batch = self._to_device(batch)
+        return self.loss(batch).detach()
+
+    # ------------------------------------------------------------------------------------------- log / save
+    def log(self, logs: dict[str, float]) -> dict[str, float]:
+        """Record ``logs`` (with the epoch) in ``state.log_history``; returns them to ``post-log``."""
+        logs = {**logs, "epoch": self.state.epoch}
+        self.state.log_history.append({**logs, "step": self.state.global_step})
+        self.control.should_log = False
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("step %d: %s", self.state.global_step, _format_logs(logs))
+        return logs
+
+    def checkpoint(self) -> Path | None:
+        """Save with the checkpoint engines that are due (all of them when called directly)."""
+        engines = self.__dict__.pop("_engines_to_save", None) or self.checkpoint_engines
+        self.callback_states()
+        paths = [engine.save() for engine in engines]
+        self.control.should_save = False
+        return paths[0] if paths else None
+
+    def _latest_checkpoint(self) -> Path | None:
+        for engine in self.checkpoint_engines:
+            latest = engine.latest()
+            if latest is not None:
+                return latest
+        return None
+
+    @property
+    def samples_per_step(self) -> int:
+        """Samples in one optimizer step over all processes."""
+        return int(self.config.micro_batch_size) * self.gradient_accumulation_steps * self.world_size
+
+    # ------------------------------------------------------------------------------------------- signals
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        """SIGINT/SIGTERM finish the current step, save and stop (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def handler(signum: int, frame: Any) -> None:
+            if self.stop_signal is not None:
+                raise KeyboardInterrupt
+            self.stop_signal = signum
+            logger.warning("signal %d received: finishing the current step, then saving and stopping", signum)
+
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, handler)
+        return previous
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _format_logs(logs: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in logs.items())
