@@ -136,7 +136,6 @@ class ArcticHarnessCallback(Dispatcher):
             control.should_evaluate = True
         if result.log:
             self._pending_logs.update(result.log)
-            control.should_log = True
 
     # -- trainer events -------------------------------------------------------------------------------------
     def _pre_train(self, trainer: Any) -> None:
@@ -192,7 +191,7 @@ class ArcticHarnessCallback(Dispatcher):
 
     def _pre_log(self, trainer: Any, logs: Any) -> Any:
         if self._pending_logs:
-            logs = {**logs, **self._pending_logs}
+            logs = {**self._pending_logs, **logs}
             self._pending_logs = {}
         self._logs = logs
         return logs

@@ -119,7 +119,7 @@ class LossLogger(HarnessCallback):
 class GradNormMonitor(HarnessCallback):
     """Total gradient norm right before each optimizer step, logged as ``name`` and kept in ``history``."""
 
-    def __init__(self, norm_type: float = 2.0, every: int = 1, name: str = "grad_norm"):
+    def __init__(self, norm_type: float = 2.0, every: int = 1, name: str = "harness/grad_norm"):
         self.norm_type = norm_type
         self.every = every
         self.name = name

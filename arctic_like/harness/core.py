@@ -63,6 +63,7 @@ class HarnessControl:
     save: bool = False
     evaluate: bool = False
     log: dict[str, float] = field(default_factory=dict)
+    """Values to log; they go out with the framework's next log record (the framework's own keys win)."""
     reason: str | None = None
 
     @classmethod

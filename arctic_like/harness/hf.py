@@ -120,7 +120,6 @@ class HFHarnessCallback(TrainerCallback, ExportableState, Dispatcher):
             control.should_evaluate = True
         if result.log:
             self._pending_logs.update(result.log)
-            control.should_log = True
 
     def _event(self, name: str, args: Any, state: Any, control: Any, kwargs: dict, **extra: Any) -> Any:
         self._apply(self.fire(name, self._getters(args, state, kwargs, **extra)), control)
@@ -175,7 +174,11 @@ class HFHarnessCallback(TrainerCallback, ExportableState, Dispatcher):
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> Any:
         if self._pending_logs and logs is not None:
-            logs.update(self._pending_logs)
+            # HF appended a copy of ``logs`` (plus "step") to log_history before calling us: extend both.
+            new = {k: v for k, v in self._pending_logs.items() if k not in logs}
+            logs.update(new)
+            if state.log_history and state.log_history[-1].get("step") == state.global_step:
+                state.log_history[-1].update(new)
             self._pending_logs = {}
         return self._event("_on_log", args, state, control, kwargs, logs=lambda: float_dict(logs or {}))
 

@@ -124,7 +124,7 @@ def hf_trainer(
     save_steps: int | None = 3,
     scores: Iterator[float] | None = None,
     nan_at: int | None = None,
-    extra_hf: Sequence[Any] = (),
+    **training_args: Any,
 ) -> Any:
     from transformers import Trainer, TrainingArguments
 
@@ -156,6 +156,7 @@ def hf_trainer(
         disable_tqdm=True,
         seed=0,
         dataloader_num_workers=0,
+        **training_args,
     )
 
     def compute_metrics(_pred: Any) -> dict[str, float]:
@@ -166,7 +167,7 @@ def hf_trainer(
         args=args,
         train_dataset=train_data(),
         eval_dataset=eval_data(),
-        callbacks=[*(to_hf(cb) for cb in callbacks), *extra_hf],
+        callbacks=[to_hf(cb) for cb in callbacks],
         compute_metrics=compute_metrics if scores is not None else None,
     )
 

@@ -300,5 +300,5 @@ def test_grad_norm_monitor_computes_total_norm() -> None:
     model.weight.grad = torch.tensor([[3.0, 4.0]])
     mon = GradNormMonitor()
     control = mon._on_before_optimizer_step(model, 0)
-    assert control.log == {"grad_norm": pytest.approx(5.0)}
+    assert control.log == {"harness/grad_norm": pytest.approx(5.0)}
     assert mon.history == [(1, pytest.approx(5.0))]
