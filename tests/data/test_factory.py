@@ -1,0 +1,349 @@
+import pytest
+import torch
+from torch.utils.data import DistributedSampler
+
+from arctic_like.config import DataConfig
+from arctic_like.data import (
+    IGNORE_INDEX,
+    CausalDataFactory,
+    DataFactory,
+    SFTDataConfig,
+    SFTDataFactory,
+    collate,
+)
+from arctic_like.data.synthetic import make_task
+from tests.data.helpers import Oracle, char_tokenizer, fake_trainer
+
+ADDITION = {"type": "addition", "num_samples": 64, "eval_samples": 16}
+
+
+def causal(tmp_path, **config):
+    trainer = fake_trainer(tmp_path, micro_batch_size=config.pop("micro_batch_size", 4))
+    factory = CausalDataFactory(trainer, DataConfig(**{"sources": [ADDITION], "max_length": 16, **config}))
+    trainer.data_factory = factory
+    return factory
+
+
+def test_causal_packing_makes_full_chunks_of_every_token(tmp_path):
+    factory = causal(tmp_path, max_length=16)
+    train, held_out = factory()
+    tok = factory.tokenizer
+    first = train.dataset[0]
+    assert len(first["input_ids"]) == 16 and first["labels"] == first["input_ids"]
+    assert first["input_ids"][0] == tok.bos_token_id
+    assert tok.eos_token_id in first["input_ids"]
+    lengths = [len(e) for e in train.dataset["input_ids"]]
+    assert all(n == 16 for n in lengths[:-1]) and lengths[-1] <= 16
+    batch = next(iter(train))
+    assert set(batch) == {"input_ids", "attention_mask", "labels"}
+    assert all(t.dtype == torch.int64 and t.shape == (4, 16) for t in batch.values())
+    assert held_out is not None and len(held_out.dataset) >= 1
+
+
+def test_padding_masks_pad_positions(tmp_path):
+    factory = causal(tmp_path, packing=False, max_length=6)
+    train, _ = factory()
+    batch = next(iter(train))
+    pad = factory.tokenizer.pad_token_id
+    assert batch["input_ids"].shape[1] <= 6
+    padded = batch["attention_mask"] == 0
+    assert (batch["labels"][padded] == IGNORE_INDEX).all()
+    assert (batch["input_ids"][padded] == pad).all()
+    assert ((batch["labels"] == batch["input_ids"]) | padded).all()
+
+
+def test_pad_to_max_length(tmp_path):
+    train, _ = causal(tmp_path, packing=False, max_length=20, pad_to_max_length=True)()
+    assert next(iter(train))["input_ids"].shape == (4, 20)
+
+
+def test_sft_masks_the_prompt(tmp_path):
+    trainer = fake_trainer(tmp_path)
+    factory = SFTDataFactory(trainer, SFTDataConfig(sources=[ADDITION], max_length=32))
+    assert factory.config.packing is False
+    train, _ = factory()
+    tok = trainer.tokenizer
+    example = train.dataset[0]
+    prompt, answer = make_task(factory.config.sources[0], 0).train_problems()[0]
+    n_prompt = 1 + len(prompt)
+    assert example["labels"][:n_prompt] == [IGNORE_INDEX] * n_prompt
+    assert example["labels"][n_prompt:] == tok(answer, add_special_tokens=False)["input_ids"] + [
+        tok.eos_token_id
+    ]
+    assert tok.decode(example["input_ids"], skip_special_tokens=True) == prompt + answer
+
+
+def test_sft_packing_keeps_masks(tmp_path):
+    trainer = fake_trainer(tmp_path)
+    factory = SFTDataFactory(trainer, SFTDataConfig(sources=[ADDITION], max_length=32, packing=True))
+    example = factory()[0].dataset[0]
+    assert len(example["input_ids"]) == 32
+    assert example["labels"].count(IGNORE_INDEX) > 0
+
+
+def test_causal_uses_prompt_and_response_when_there_is_no_text(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(f'{{"prompt": "{i}+1=", "response": "{i + 1}"}}\n' for i in range(8)))
+    factory = causal(tmp_path, sources=[str(path)], packing=False)
+    example = factory()[0].dataset[0]
+    assert example["labels"] == example["input_ids"]
+    assert factory.tokenizer.decode(example["input_ids"], skip_special_tokens=True).endswith(
+        "+1=" + str(int(factory.tokenizer.decode(example["input_ids"][1:2])) + 1)
+    )
+
+
+def test_truncation_to_max_length(tmp_path):
+    path = tmp_path / "long.jsonl"
+    path.write_text("".join('{"text": "%s"}\n' % ("a" * 50) for _ in range(8)))
+    train, _ = causal(tmp_path, sources=[str(path)], packing=False, max_length=10)()
+    assert all(len(ids) == 10 for ids in train.dataset["input_ids"])
+
+
+def test_split_by_eval_fraction_is_seeded(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(f'{{"text": "row {i}"}}\n' for i in range(40)))
+    factory = causal(tmp_path, sources=[str(path)], packing=False, eval_fraction="25%")
+    train, held_out = factory()
+    assert len(train.dataset) == 30 and len(held_out.dataset) == 10
+    again = causal(tmp_path / "b", sources=[str(path)], packing=False, eval_fraction=0.25)()[1]
+    assert again.dataset["input_ids"] == held_out.dataset["input_ids"]
+
+
+def test_no_eval_split(tmp_path):
+    source = {**ADDITION, "eval_samples": 0}
+    train, held_out = causal(tmp_path, sources=[source], max_length=16)()
+    assert held_out is None
+
+
+def test_eval_sources_make_the_eval_split(tmp_path):
+    path = tmp_path / "e.jsonl"
+    path.write_text('{"text": "3+3=6"}\n{"text": "1+1=2"}\n')
+    factory = causal(
+        tmp_path, sources=[{**ADDITION, "eval_samples": 0}], eval_sources=[str(path)], packing=False
+    )
+    _, held_out = factory()
+    assert len(held_out.dataset) == 2
+
+
+def test_train_loader_uses_a_seeded_distributed_sampler(tmp_path):
+    factory = causal(tmp_path, packing=False)
+    train, held_out = factory()
+    sampler = train.sampler
+    assert isinstance(sampler, DistributedSampler)
+    assert (sampler.num_replicas, sampler.rank, sampler.shuffle, sampler.seed, sampler.drop_last) == (
+        1,
+        0,
+        True,
+        0,
+        True,
+    )
+    assert isinstance(held_out.sampler, DistributedSampler) and held_out.sampler.shuffle is False
+
+    def order(loader, epoch):
+        loader.sampler.set_epoch(epoch)
+        return [b["input_ids"].tolist() for b in loader]
+
+    assert order(train, 0) == order(train, 0)
+    assert order(train, 0) != order(train, 1)
+    other = causal(tmp_path / "other", packing=False)()[0]
+    assert order(other, 1) == order(train, 1)
+    assert len(train) == 64 // 4
+
+
+def test_eval_batch_size(tmp_path):
+    _, held_out = causal(tmp_path, eval_batch_size=16, packing=False)()
+    assert held_out.batch_size == 16
+
+
+def test_too_little_data_for_one_batch(tmp_path):
+    with pytest.raises(
+        ValueError, match=r"the training data has 2 examples, fewer than one batch \(micro_batch_size 4"
+    ):
+        causal(tmp_path, sources=[{**ADDITION, "num_samples": 2}], packing=False)()
+
+
+def test_empty_sources_is_an_error(tmp_path):
+    with pytest.raises(ValueError, match=r"data\.sources is empty\. Fix: add a source"):
+        causal(tmp_path, sources=[])()
+
+
+def test_tokenizer_is_required(tmp_path):
+    factory = causal(tmp_path)
+    factory.trainer.tokenizer = None
+    with pytest.raises(ValueError, match="the data factory needs trainer.tokenizer"):
+        factory()
+
+
+def test_raw_texts_cover_train_and_eval_and_load_once(tmp_path):
+    factory = causal(tmp_path)
+    loads = []
+    factory.callbacks.append(("post-load", lambda self: loads.append(1)))
+    texts = list(factory.raw_texts())
+    assert len(texts) == 64 + 16 and all("+" in t and "=" in t for t in texts)
+    factory()
+    assert loads == [1]
+
+
+def test_every_step_is_an_event(tmp_path):
+    factory = causal(tmp_path, use_cache=False)
+    seen = []
+
+    def recorder(event):
+        return lambda self: seen.append(event)
+
+    for event in [
+        "pre-call",
+        "post-load",
+        "post-process",
+        "post-split",
+        "post-create-dataloader",
+        "post-call",
+    ]:
+        factory.callbacks.append((event, recorder(event)))
+    factory()
+    assert seen == [
+        "pre-call",
+        "post-load",
+        "post-process",
+        "post-split",
+        "post-create-dataloader",
+        "post-create-dataloader",
+        "post-call",
+    ]
+
+
+def test_callbacks_can_rewrite_loaded_data(tmp_path):
+    factory = causal(tmp_path, use_cache=False, packing=False)
+    factory.callbacks.append(("post-load", lambda self, ds: ds.filter(lambda r: r["text"].startswith("1"))))
+    train, _ = factory()
+    texts = [factory.tokenizer.decode(ids, skip_special_tokens=True) for ids in train.dataset["input_ids"]]
+    assert texts and all(t.startswith("1") for t in texts)
+
+
+def test_second_run_reuses_the_cache(tmp_path):
+    processed = []
+
+    class Counting(CausalDataFactory):
+        name = "counting-causal"
+
+        def post_process_callback(self, dataset):
+            processed.append(1)
+            return dataset
+
+    def run(**config):
+        trainer = fake_trainer(tmp_path)
+        return Counting(trainer, DataConfig(sources=[ADDITION], **{"max_length": 16, **config}))
+
+    first = run()
+    loader1 = first()[0]
+    assert processed == [1]
+    cached = list(first.cache_dir().iterdir())
+    assert len(cached) == 1 and cached[0].name == first.cache_key()
+    loader2 = run()()[0]
+    assert processed == [1]
+    assert loader1.dataset["input_ids"] == loader2.dataset["input_ids"]
+    run(max_length=17)()
+    assert processed == [1, 1]
+    run(use_cache=False)()
+    assert processed == [1, 1, 1]
+
+
+def test_cache_key_depends_on_tokenizer_and_files(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"text": "a"}\n')
+    factory = causal(tmp_path, sources=[str(path)])
+    key = factory.cache_key()
+    assert causal(tmp_path, sources=[str(path)]).cache_key() == key
+    path.write_text('{"text": "ab"}\n')
+    assert causal(tmp_path, sources=[str(path)]).cache_key() != key
+    other = causal(tmp_path, sources=[str(path)])
+    new_key = other.cache_key()
+    other.trainer.tokenizer.add_tokens(["<extra>"])
+    assert other.cache_key() != new_key
+
+
+def test_cache_dir_configurable(tmp_path):
+    factory = causal(tmp_path, cache_dir=tmp_path / "mycache")
+    factory()
+    assert (tmp_path / "mycache" / factory.cache_key() / "dataset_dict.json").exists()
+
+
+def test_compute_metrics_exact_match(tmp_path):
+    factory = causal(tmp_path)
+    tok = factory.tokenizer
+    problems = make_task(factory.config.sources[0], 0).eval_problems()
+    sequences = [
+        [tok.bos_token_id, *tok(p + a, add_special_tokens=False)["input_ids"], tok.eos_token_id]
+        for p, a in problems
+    ]
+    oracle = Oracle(tok, sequences, len(tok))
+    oracle.train()
+    assert factory.compute_metrics(oracle, tok) == {"accuracy": 1.0}
+    assert oracle.training
+    half = Oracle(tok, sequences[::2], len(tok))
+    assert factory.compute_metrics(half, tok) == {"accuracy": 0.5}
+    assert factory.compute_metrics(Oracle(tok, [], len(tok), wrong=True), tok) == {"accuracy": 0.0}
+
+
+def test_compute_metrics_batches_by_prompt_length(tmp_path):
+    factory = causal(tmp_path, sources=[{**ADDITION, "num_samples": 40, "eval_samples": 40, "digits": 1}])
+    tok = factory.tokenizer
+    oracle = Oracle(tok, [], len(tok), wrong=True)
+    factory.compute_metrics(oracle, tok)
+    assert oracle.calls == 1
+
+
+def test_compute_metrics_several_tasks_and_none(tmp_path):
+    factory = causal(tmp_path, sources=[ADDITION, {"type": "reverse", "num_samples": 20, "eval_samples": 4}])
+    tok = factory.tokenizer
+    metrics = factory.compute_metrics(Oracle(tok, [], len(tok), wrong=True), tok)
+    assert metrics == {"addition_accuracy": 0.0, "reverse_accuracy": 0.0, "accuracy": 0.0}
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"text": "a"}\n')
+    assert causal(tmp_path, sources=[str(path)]).compute_metrics(None, tok) == {}
+
+
+@pytest.mark.slow
+def test_compute_metrics_with_a_real_tiny_model(tmp_path):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    factory = causal(tmp_path, sources=[{**ADDITION, "eval_samples": 8}])
+    tok = factory.tokenizer
+    config = AutoConfig.for_model(
+        "llama",
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        vocab_size=len(tok),
+    )
+    accuracy = factory.compute_metrics(AutoModelForCausalLM.from_config(config), tok)["accuracy"]
+    assert 0.0 <= accuracy <= 1.0
+
+
+def test_collate_pads_right():
+    batch = collate(
+        [
+            {"input_ids": [5, 6], "attention_mask": [1, 1], "labels": [-100, 6]},
+            {"input_ids": [7], "attention_mask": [1], "labels": [7]},
+        ],
+        pad_token_id=0,
+    )
+    assert batch["input_ids"].tolist() == [[5, 6], [7, 0]]
+    assert batch["attention_mask"].tolist() == [[1, 1], [1, 0]]
+    assert batch["labels"].tolist() == [[-100, 6], [7, -100]]
+
+
+def test_sft_rows_need_prompt_or_text(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text('{"text": "", "prompt": "", "response": ""}\n')
+    trainer = fake_trainer(tmp_path)
+    with pytest.raises(ValueError, match="an example has no text and no prompt/response"):
+        SFTDataFactory(trainer, SFTDataConfig(sources=[str(path)]))()
+
+
+def test_base_class_is_usable_directly(tmp_path):
+    trainer = fake_trainer(tmp_path)
+    assert DataFactory(trainer, DataConfig(sources=[ADDITION], packing=False))()[0] is not None
+    assert char_tokenizer() is not None
