@@ -2,7 +2,8 @@
 
 ``model: {type: huggingface, name_or_path: ./my-model}`` loads saved weights; ``model: {type: huggingface,
 config: {model_type: llama, hidden_size: 64, ...}}`` builds a fresh model with ``from_config``. The vocabulary
-size and the pad/bos/eos ids are taken from the trainer's tokenizer when there is one.
+size (for a config dict; a saved model's embeddings are grown when the tokenizer is larger) and the pad/bos/eos
+ids are taken from the trainer's tokenizer when there is one.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class HFModelFactory(ModelFactory):
                 ) from error
         tokenizer = getattr(self.trainer, "tokenizer", None)
         if cfg.vocab_from_tokenizer and tokenizer is not None:
-            if cfg.config is not None or len(tokenizer) > model_config.vocab_size:
+            if cfg.config is not None:
                 model_config.vocab_size = len(tokenizer)
             for attr in ("pad_token_id", "bos_token_id", "eos_token_id"):
                 value = getattr(tokenizer, attr, None)
@@ -105,8 +106,11 @@ class HFModelFactory(ModelFactory):
                 trust_remote_code=cfg.trust_remote_code,
                 **extra,
             )
-            if model.get_input_embeddings().num_embeddings < model_config.vocab_size:
-                model.resize_token_embeddings(model_config.vocab_size)
+            tokenizer = getattr(self.trainer, "tokenizer", None)
+            if cfg.vocab_from_tokenizer and tokenizer is not None:
+                if model.get_input_embeddings().num_embeddings < len(tokenizer):
+                    logger.info("resizing the token embeddings to the tokenizer's %d tokens", len(tokenizer))
+                    model.resize_token_embeddings(len(tokenizer))
         if cfg.gradient_checkpointing:
             enable = (
                 getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
