@@ -7,8 +7,10 @@ nothing already written); environment variables make it misbehave on purpose:
 ``PROBE_KILL_STEP`` (with ``PROBE_KILL=1``): SIGKILL this process after that optimizer step.
 ``PROBE_KILL_IN_SAVE_STEP`` (with ``PROBE_KILL=1``): SIGKILL while the checkpoint of that step is being
 written (the files are in the temporary directory, the manifest is not).
-``PROBE_NAN_STEP``: make the first micro-batch loss of that optimizer step NaN.
+``PROBE_NAN_STEP``: make the first micro-batch loss of that optimizer step NaN (once).
 ``PROBE_STEP_SLEEP_S``: sleep after every optimizer step (gives a test time to send a signal).
+``PROBE_WATCH_DIR``: record (audit hook, from import on) every file or directory this process creates,
+writes, renames or deletes below that directory; written to ``writes-rank<r>.jsonl`` at the end of training.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import json
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,32 @@ from typing import Any
 import torch
 
 from arctic_like.trainer.causal import CausalTrainer
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+_MUTATING_EVENTS = {"os.mkdir", "os.rename", "os.remove", "os.rmdir", "shutil.rmtree", "tempfile.mkdtemp"}
+_writes: list[tuple[str, str]] = []
+
+
+def _watch(event: str, args: tuple[Any, ...]) -> None:
+    """Audit hook: remember mutations of paths below ``PROBE_WATCH_DIR``."""
+    if event != "open" and event not in _MUTATING_EVENTS:
+        return
+    root = os.environ.get("PROBE_WATCH_DIR")
+    if not args or not root or not isinstance(args[0], str | os.PathLike):
+        return
+    path = os.path.abspath(os.fspath(args[0]))
+    if not path.startswith(root):
+        return
+    if event == "open":
+        mode, flags = args[1], args[2]
+        writing = any(c in mode for c in "wax+") if isinstance(mode, str) else bool(flags & _WRITE_FLAGS)
+        if not writing:
+            return
+    _writes.append((event, os.path.relpath(path, root)))
+
+
+if os.environ.get("PROBE_WATCH_DIR"):
+    sys.addaudithook(_watch)
 
 
 def _env_int(name: str) -> int | None:
@@ -43,7 +72,7 @@ def _append(trainer: Any, kind: str, record: dict[str, Any]) -> None:
     path = _out(trainer, kind)
     if path is not None:
         with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps({**record, "time": time.time()}) + "\n")
 
 
 def parameter_hash(model: torch.nn.Module) -> str:
@@ -89,7 +118,9 @@ def _after_init(self: Any) -> None:
 
 
 def _loss(self: Any, loss: torch.Tensor) -> torch.Tensor:
-    if _env_int("PROBE_NAN_STEP") == self.state.global_step + 1 and self.accumulation_start:
+    step = self.state.global_step + 1
+    if _env_int("PROBE_NAN_STEP") == step and self.accumulation_start and not self.__dict__.get("_probe_nan"):
+        self._probe_nan = True  # once: a skipped window does not advance the step, the next one must be fine
         return loss * float("nan")
     return loss
 
@@ -113,6 +144,8 @@ def _after_log(self: Any, logs: dict[str, float]) -> dict[str, float]:
 
 
 def _after_train(self: Any) -> None:
+    for event, path in list(_writes):
+        _append(self, "writes", {"event": event, "path": path})
     _append(
         self,
         "events",
