@@ -2,14 +2,14 @@
 
 A recipe names each part by ``type: <name>``; the registry turns that name into a class. A class is registered
 under its ``name`` class attribute, and looked up through a *base* class: ``get(ModelFactory, "huggingface")``
-returns the most recently registered subclass of ``ModelFactory`` whose ``name`` is ``"huggingface"``. Names are
-therefore scoped by base (a ``huggingface`` model factory and a ``huggingface`` tokenizer factory coexist), and
-registering a new subclass under an existing name replaces the old one for that base (how a user overrides a
-built-in part).
+returns the most recently registered subclass of ``ModelFactory`` whose ``name`` is ``"huggingface"``. Names
+are therefore scoped by base (a ``huggingface`` model factory and a ``huggingface`` tokenizer factory
+coexist), and registering a new subclass under an existing name replaces the old one for that base (how a user
+overrides a built-in part).
 
-Bases register their subclasses automatically: inherit from :class:`Registrable` (or call :func:`register` from
-your own ``__init_subclass__``). Only classes that define ``name`` in their own body are registered, so an
-intermediate abstract class without a ``name`` stays out of the registry.
+Bases register their subclasses automatically: inherit from :class:`Registrable` (or call :func:`register`
+from your own ``__init_subclass__``). Only classes that define ``name`` in their own body are registered, so
+an intermediate abstract class without a ``name`` stays out of the registry.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ def _scaled(value: str) -> float | None:
 def parse_human_int(value: Any) -> Any:
     """``2k`` → 2000, ``1.5M`` → 1500000, ``1e5`` → 100000, ``10_000`` → 10000; other values pass through.
 
-    A number that is not whole (``1.5``, ``0.5k``... when not integral) is an error rather than silently rounded.
+    A number that is not whole (``1.5``) is an error rather than silently rounded.
     """
     if isinstance(value, bool):
         return value

@@ -1,4 +1,4 @@
-"""Load a YAML recipe (or a dict) into a validated ``TrainerConfig``, with errors that say where and how to fix.
+"""Load a YAML recipe (or a dict) into a validated ``TrainerConfig``; errors say where and how to fix.
 
 ``load_recipe("recipe.yaml", overrides=["optimizer.lr=1e-3"])``:
 
@@ -6,7 +6,7 @@
 2. apply the ``key.path=value`` overrides (values parsed as YAML; an unknown key path is an error listing the
    valid keys at that level);
 3. import the ``code:`` files, relative to the recipe, so custom trainers and factories register;
-4. pick the trainer class by ``type`` and validate with its config class. Validation errors give the field path
+4. pick the trainer class by ``type`` and validate with its config class. Validation errors give the path
    (``data.sources[0].path``), the recipe line when known, and a fix.
 """
 
@@ -40,7 +40,7 @@ Key = str | int
 
 
 class RecipeError(ValueError):
-    """A recipe that cannot be loaded: ``file``, ``line`` and ``path`` (e.g. ``data.sources[0].path``) say where."""
+    """A recipe that cannot be loaded; ``file``, ``line`` and ``path`` say where."""
 
     def __init__(
         self, message: str, *, file: str | None = None, line: int | None = None, path: str | None = None
@@ -49,7 +49,7 @@ class RecipeError(ValueError):
         self.file, self.line, self.path = file, line, path
 
 
-# ---- YAML with line numbers and duplicate-key detection ------------------------------------------------------
+# ---- YAML with line numbers and duplicate-key detection ----------------------------------------------------
 
 
 def _parse_yaml(text: str, filename: str) -> tuple[Any, dict[tuple[Key, ...], int]]:
@@ -63,7 +63,8 @@ def _parse_yaml(text: str, filename: str) -> tuple[Any, dict[tuple[Key, ...], in
         line = mark.line + 1 if mark else None
         problem = error.problem or error.context or "invalid YAML"
         raise RecipeError(
-            f"{filename}:{line}: YAML syntax error: {problem}. Fix: check the indentation and quoting near line {line}.",
+            f"{filename}:{line}: YAML syntax error: {problem}. "
+            f"Fix: check the indentation and quoting near line {line}.",
             file=filename,
             line=line,
         ) from None
@@ -102,7 +103,7 @@ def _build(
     return loader.construct_object(node, deep=True)
 
 
-# ---- paths and the schema ------------------------------------------------------------------------------------
+# ---- paths and the schema ----------------------------------------------------------------------------------
 
 
 def _format_path(path: Iterable[Key]) -> str:
@@ -177,7 +178,7 @@ def _part_model(trainer_cls: type | None, part: str, raw: Any) -> type[BaseModel
 def _model_at(
     root: type[BaseModel], trainer_cls: type | None, raw: Any, path: tuple[Key, ...]
 ) -> type[BaseModel] | None:
-    """The model class at ``path`` (``None`` when the value there is free-form); ``KeyError(depth)`` if invalid."""
+    """The model class at ``path`` (``None``: free-form value); raises ``KeyError(depth)`` if invalid."""
     model: type[BaseModel] | None = root
     annotation: Any = None
     for depth, key in enumerate(path):
@@ -284,7 +285,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> list[tuple
     return applied
 
 
-# ---- validation errors -----------------------------------------------------------------------------------------
+# ---- validation errors -------------------------------------------------------------------------------------
 
 
 def _fix_hint(error: Mapping[str, Any], root: type[BaseModel], trainer_cls: type | None, raw: Any) -> str:
@@ -352,7 +353,7 @@ def _format_errors(
     return RecipeError("\n  ".join([header, *items]), file=file, line=first_line, path=first_path)
 
 
-# ---- public entry points ---------------------------------------------------------------------------------------
+# ---- public entry points -----------------------------------------------------------------------------------
 
 
 def load_recipe(path_or_dict: str | Path | Mapping[str, Any], overrides: Iterable[str] = ()) -> TrainerConfig:
@@ -367,7 +368,8 @@ def load_recipe(path_or_dict: str | Path | Mapping[str, Any], overrides: Iterabl
         file = str(recipe_path)
         if not recipe_path.is_file():
             raise RecipeError(
-                f"recipe file {file!r} does not exist. Fix: check the path (relative paths start at {Path.cwd()}).",
+                f"recipe file {file!r} does not exist. "
+                f"Fix: check the path (relative paths start at {Path.cwd()}).",
                 file=file,
             )
         raw, lines = _parse_yaml(recipe_path.read_text(encoding="utf-8"), file)
@@ -442,7 +444,7 @@ def _deep_copy(value: Any) -> Any:
 def build_trainer(
     config: TrainerConfig | str | Path | Mapping[str, Any], overrides: Iterable[str] = ()
 ) -> Any:
-    """Instantiate the trainer class registered under ``config.type`` with ``config`` (a recipe is loaded first)."""
+    """The trainer class registered as ``config.type``, built with ``config`` (a recipe is loaded first)."""
     if not isinstance(config, TrainerConfig):
         config = load_recipe(config, overrides)
     return config.trainer_class()(config)

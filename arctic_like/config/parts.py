@@ -1,8 +1,8 @@
-"""Config models for the parts of a recipe: tokenizer, data, model, optimizer, scheduler, checkpoint, callbacks.
+"""Config models for the parts of a recipe: tokenizer, data, model, optimizer, scheduler, checkpoint.
 
-Each part's base config carries ``type`` (the registry name of the factory that builds the part) and the fields
-every factory of that kind understands; a concrete factory declares its own subclass as its ``config`` class
-attribute and adds fields there (e.g. :class:`arctic_like.model.HFModelConfig`).
+Each part's base config carries ``type`` (the registry name of the factory that builds the part) and the
+fields every factory of that kind understands; a concrete factory declares its own subclass as its ``config``
+class attribute and adds fields there (e.g. :class:`arctic_like.model.HFModelConfig`).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ class CheckpointConfig(PartConfig):
     save_total_limit: HumanInt | None = Field(default=None, ge=1)
 
 
-# ---- data sources -------------------------------------------------------------------------------------------
+# ---- data sources ------------------------------------------------------------------------------------------
 
 
 class FileSourceConfig(BaseConfig):
@@ -140,7 +140,7 @@ class CallableSourceConfig(BaseConfig):
 
 
 class SyntheticSourceConfig(BaseConfig):
-    """Common fields of the built-in synthetic tasks: training and held-out evaluation problems are disjoint."""
+    """Common fields of the built-in synthetic tasks; training and held-out eval problems are disjoint."""
 
     num_samples: HumanInt = Field(default=2000, ge=1)
     eval_samples: HumanInt = Field(default=200, ge=0)
@@ -224,7 +224,7 @@ class DataConfig(PartConfig):
         return None if path is None else resolve_recipe_path(path)
 
 
-# ---- callbacks ----------------------------------------------------------------------------------------------
+# ---- callbacks ---------------------------------------------------------------------------------------------
 
 
 class CallbackSpec(BaseConfig):

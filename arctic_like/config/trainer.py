@@ -2,8 +2,8 @@
 
 How a trainer declares its factories
 ------------------------------------
-A trainer class names, for each part, the factory base it accepts (the *type hint*) and the factory used when the
-recipe gives no ``type:`` (the *class attribute*)::
+A trainer class names, for each part, the factory base it accepts (the *type hint*) and the factory used when
+the recipe gives no ``type:`` (the *class attribute*)::
 
     class Trainer(CallbackMixin, Registrable):
         config: TrainerConfig                       # the trainer's config class (a TrainerConfig subclass)
@@ -14,18 +14,19 @@ recipe gives no ``type:`` (the *class attribute*)::
         scheduler_factory: SchedulerFactory = CosineSchedulerFactory
         checkpoint_engine: CheckpointEngine = TorchCheckpointEngine   # default type of each checkpoint: entry
 
-A hint may be a union (``model_factory: HFModelFactory | MyModelFactory``) to allow only those classes (and their
-subclasses); without a class attribute, the first union member that has a ``name`` is the default. Subclasses
-inherit and may override both. A part's ``type: <name>`` is looked up in the registry among the subclasses of the
-allowed classes; the chosen factory's ``config`` class attribute validates that part of the recipe.
+A hint may be a union (``model_factory: HFModelFactory | MyModelFactory``) to allow only those classes (and
+their subclasses); without a class attribute, the first union member that has a ``name`` is the default.
+Subclasses inherit and may override both. A part's ``type: <name>`` is looked up in the registry among the
+subclasses of the allowed classes; the chosen factory's ``config`` class attribute validates that part of the
+recipe.
 
 Recipe part → trainer attribute: ``tokenizer`` → ``tokenizer_factory``, ``data`` → ``data_factory``,
 ``model`` → ``model_factory``, ``optimizer`` → ``optimizer_factory``, ``scheduler`` → ``scheduler_factory``,
 ``checkpoint`` (a list) → ``checkpoint_engine`` (``checkpoint_engines`` is accepted too).
 The trainer builds a part with ``config.factory_class("model")(self, config.model)``.
 
-The trainer class itself is the registered subclass of ``arctic_like.trainer.Trainer`` named by ``type`` (the base
-is imported lazily, on first use, so this module does not depend on the trainer package).
+The trainer class itself is the registered subclass of ``arctic_like.trainer.Trainer`` named by ``type`` (the
+base is imported lazily, on first use, so this module does not depend on the trainer package).
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def resolve_trainer_class(name: str) -> type:
 
 
 def trainer_config_class(trainer_cls: type) -> type[TrainerConfig]:
-    """The trainer's config class: its ``config`` class attribute or type hint (``TrainerConfig`` by default)."""
+    """The trainer's config class: its ``config`` class attribute or type hint (default ``TrainerConfig``)."""
     value = getattr(trainer_cls, "config", None)
     if isinstance(value, type) and issubclass(value, TrainerConfig):
         return value
@@ -223,10 +224,10 @@ def resolve_factory(trainer_cls: type | None, part: str, type_name: str | None) 
     allowed, default = factory_choice(trainer_cls, part)
     if type_name is None:
         if default is None:
+            available = sorted({n for a in allowed for n in registry.names(a)})
             raise registry.RegistryError(
                 f"no default {allowed[0].__name__} for {part!r}; available: "
-                f"{', '.join(sorted({n for a in allowed for n in registry.names(a)})) or '(none registered)'}. "
-                f"Fix: set `{part}.type`."
+                f"{', '.join(available) or '(none registered)'}. Fix: set `{part}.type`."
             )
         return default
     errors = []
@@ -239,8 +240,8 @@ def resolve_factory(trainer_cls: type | None, part: str, type_name: str | None) 
         raise errors[0]
     available = sorted({n for a in allowed for n in registry.names(a)})
     raise registry.RegistryError(
-        f"no {' | '.join(a.__name__ for a in allowed)} named {type_name!r}; available: {', '.join(available)}. "
-        f"Fix: use one of the available names."
+        f"no {' | '.join(a.__name__ for a in allowed)} named {type_name!r}; "
+        f"available: {', '.join(available)}. Fix: use one of the available names."
     )
 
 

@@ -1,7 +1,7 @@
 """`DataFactory`: sources → tokenized, packed or padded examples → train/eval dataloaders.
 
-Events, in run order: ``call`` → ``load`` (read the sources into a ``DatasetDict`` with a ``train`` and maybe an
-``eval`` split, columns ``text``/``prompt``/``response``) → ``process`` (tokenize; pack or pad) → ``split``
+Events, in run order: ``call`` → ``load`` (read the sources into a ``DatasetDict`` with a ``train`` and maybe
+an ``eval`` split, columns ``text``/``prompt``/``response``) → ``process`` (tokenize; pack or pad) → ``split``
 (``(train, eval or None)``) → ``create_dataloader`` (once per split). Processed data is cached on disk under
 ``data.cache_dir`` (default ``<output_dir>/data-cache``), keyed by a hash of the sources, the settings, the
 factory class and the tokenizer's vocabulary; a cache hit skips ``load`` and ``process``.
@@ -108,7 +108,7 @@ class DataFactory(Registrable, CallbackMixin):
         self.config = config
         self._loaded: datasets.DatasetDict | None = None
 
-    # ---- helpers ---------------------------------------------------------------------------------------------
+    # ---- helpers -------------------------------------------------------------------------------------------
     @property
     def seed(self) -> int:
         return int(getattr(self.trainer.config, "seed", 42))
@@ -150,7 +150,7 @@ class DataFactory(Registrable, CallbackMixin):
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
-    # ---- events ----------------------------------------------------------------------------------------------
+    # ---- events --------------------------------------------------------------------------------------------
     def __call__(self) -> tuple[DataLoader, DataLoader | None]:
         dataset = self._cached_or_processed()
         train, evaluation = self.split(dataset)
@@ -159,7 +159,7 @@ class DataFactory(Registrable, CallbackMixin):
         return train_loader, eval_loader
 
     def load(self) -> datasets.DatasetDict:
-        """Read every source: ``train`` from ``sources``, ``eval`` from ``eval_sources`` and held-out tasks."""
+        """Read the sources: ``train`` from ``sources``; ``eval`` from ``eval_sources`` and held-out tasks."""
         if not self.config.sources:
             raise ValueError("data.sources is empty. Fix: add a source, e.g. `sources: [addition]`.")
         train = [load_source(s, self.seed, "train") for s in self.config.sources]
@@ -245,7 +245,7 @@ class DataFactory(Registrable, CallbackMixin):
         return out
 
     def split(self, dataset: datasets.DatasetDict) -> tuple[datasets.Dataset, datasets.Dataset | None]:
-        """``(train, eval)``: the ``eval`` split when there is one, else ``eval_fraction`` of train, else None."""
+        """``(train, eval)``: the ``eval`` split if any, else ``eval_fraction`` of train, else ``None``."""
         train = dataset["train"]
         evaluation = dataset.get("eval")
         if evaluation is None and self.config.eval_fraction > 0:
@@ -285,8 +285,8 @@ class DataFactory(Registrable, CallbackMixin):
     def compute_metrics(self, model: torch.nn.Module, tokenizer: Any) -> dict[str, float]:
         """Exact-match accuracy of greedy generation on the held-out problems of each synthetic source.
 
-        One task gives ``{"accuracy": x}``; several give ``<task>_accuracy`` each and their mean as ``accuracy``.
-        Data without a synthetic task gives ``{}``.
+        One task gives ``{"accuracy": x}``; several give ``<task>_accuracy`` each and their mean as
+        ``accuracy``. Data without a synthetic task gives ``{}``.
         """
         tasks = [
             make_task(s, self.seed)
@@ -302,7 +302,7 @@ class DataFactory(Registrable, CallbackMixin):
             return {"accuracy": next(iter(scores.values()))}
         return {**scores, "accuracy": sum(scores.values()) / len(scores)}
 
-    # ---- cache -----------------------------------------------------------------------------------------------
+    # ---- cache ---------------------------------------------------------------------------------------------
     def _cached_or_processed(self) -> datasets.DatasetDict:
         if not self.config.use_cache:
             return self.process(self._loaded if self._loaded is not None else self.load())

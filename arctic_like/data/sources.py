@@ -1,4 +1,4 @@
-"""Reading data sources into ``datasets.Dataset`` objects with the columns ``text``, ``prompt``, ``response``."""
+"""Reading data sources into ``datasets.Dataset`` objects with columns ``text``, ``prompt``, ``response``."""
 
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ def _normalise(dataset: datasets.Dataset, fields: tuple[str, str, str], where: s
     present = set(dataset.column_names)
     if fields[0] not in present and not {fields[1], fields[2]} <= present:
         raise ValueError(
-            f"{where} has columns {sorted(present)} but neither a text column {fields[0]!r} nor prompt/response "
-            f"columns {fields[1]!r}/{fields[2]!r}. Fix: set text_field (or prompt_field and response_field) "
-            f"in the source."
+            f"{where} has columns {sorted(present)} but neither a text column {fields[0]!r} nor "
+            f"prompt/response columns {fields[1]!r}/{fields[2]!r}. "
+            f"Fix: set text_field (or prompt_field and response_field) in the source."
         )
 
     def convert(batch: dict[str, list[Any]]) -> dict[str, list[str]]:
@@ -76,8 +76,8 @@ def load_source(
         path = source.path
         if not any(ch in str(path) for ch in "*?[") and not path.exists():
             raise FileNotFoundError(
-                f"data source {str(path)!r} does not exist. Fix: check data.sources (relative paths are resolved "
-                f"against the recipe's directory)."
+                f"data source {str(path)!r} does not exist. Fix: check data.sources (relative paths are "
+                f"resolved against the recipe's directory)."
             )
         dataset = datasets.load_dataset(_BUILDERS[source.type], data_files=str(path), split="train")
         dataset = _normalise(dataset, fields, f"data source {str(path)!r}")

@@ -1,8 +1,8 @@
 """Built-in synthetic tasks: problems generated from a seed, with held-out evaluation problems.
 
 Each task yields ``(prompt, answer)`` pairs (``"12+7="``, ``"19"``); the text a causal model trains on is
-``prompt + answer``. The problems of a task are distinct, and the first ``eval_samples`` of them are held out, so
-the evaluation problems never appear in training. Accuracy is exact match of the greedy continuation.
+``prompt + answer``. The problems of a task are distinct, and the first ``eval_samples`` of them are held out,
+so the evaluation problems never appear in training. Accuracy is exact match of the greedy continuation.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ class SyntheticTask:
             wanted = self.config.num_samples + self.config.eval_samples
             if wanted > self.capacity():
                 raise ValueError(
-                    f"the {self.name!r} task asks for {wanted} distinct problems (num_samples + eval_samples) but "
-                    f"its settings allow only {self.capacity()}. Fix: lower num_samples/eval_samples or make "
+                    f"the {self.name!r} task asks for {wanted} distinct problems "
+                    f"(num_samples + eval_samples) but its settings allow only {self.capacity()}. "
+                    f"Fix: lower num_samples/eval_samples or make "
                     f"the problems larger."
                 )
             rng = random.Random(f"{self.name}-{self.seed}")

@@ -2,8 +2,8 @@
 
 ``model: {type: huggingface, name_or_path: ./my-model}`` loads saved weights; ``model: {type: huggingface,
 config: {model_type: llama, hidden_size: 64, ...}}`` builds a fresh model with ``from_config``. The vocabulary
-size (for a config dict; a saved model's embeddings are grown when the tokenizer is larger) and the pad/bos/eos
-ids are taken from the trainer's tokenizer when there is one.
+size (for a config dict; a saved model's embeddings are grown when the tokenizer is larger) and the
+pad/bos/eos ids are taken from the trainer's tokenizer when there is one.
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ class HFModelFactory(ModelFactory):
                 )
             except (OSError, ValueError) as error:
                 raise ValueError(
-                    f"cannot load a model config from {cfg.name_or_path!r}: {error}. Fix: point model.name_or_path "
-                    f"at a directory written by save_pretrained(), or give model.config."
+                    f"cannot load a model config from {cfg.name_or_path!r}: {error}. "
+                    f"Fix: point model.name_or_path at a directory written by save_pretrained(), "
+                    f"or give model.config."
                 ) from error
         tokenizer = getattr(self.trainer, "tokenizer", None)
         if cfg.vocab_from_tokenizer and tokenizer is not None:
@@ -107,10 +108,10 @@ class HFModelFactory(ModelFactory):
                 **extra,
             )
             tokenizer = getattr(self.trainer, "tokenizer", None)
-            if cfg.vocab_from_tokenizer and tokenizer is not None:
-                if model.get_input_embeddings().num_embeddings < len(tokenizer):
-                    logger.info("resizing the token embeddings to the tokenizer's %d tokens", len(tokenizer))
-                    model.resize_token_embeddings(len(tokenizer))
+            grow = cfg.vocab_from_tokenizer and tokenizer is not None
+            if grow and model.get_input_embeddings().num_embeddings < len(tokenizer):
+                logger.info("resizing the token embeddings to the tokenizer's %d tokens", len(tokenizer))
+                model.resize_token_embeddings(len(tokenizer))
         if cfg.gradient_checkpointing:
             enable = (
                 getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable

@@ -1,8 +1,8 @@
 """Learning-rate scheduler factories: `constant`, `linear`, `cosine` (all with warmup) and `wsd`.
 
 Every schedule is a multiplier of the optimizer's learning rate, a function of the optimizer step, over the
-run's horizon ``trainer.training_horizon`` (total optimizer steps): a linear warmup from 0 (``warmup_steps`` or
-``warmup_ratio``), then the schedule's shape down to ``min_lr_ratio``. The result is a ``LambdaLR`` whose
+run's horizon ``trainer.training_horizon`` (total optimizer steps): a linear warmup from 0 (``warmup_steps``
+or ``warmup_ratio``), then the schedule's shape down to ``min_lr_ratio``. The result is a ``LambdaLR`` whose
 multiplier is a picklable object, so its ``state_dict`` round-trips through checkpoints.
 """
 
@@ -85,7 +85,8 @@ class SchedulerFactory(Registrable, CallbackMixin):
         horizon = getattr(self.trainer, "training_horizon", None)
         if not isinstance(horizon, int) or horizon < 1:
             raise ValueError(
-                f"the scheduler needs trainer.training_horizon (total optimizer steps, >= 1), got {horizon!r}. "
+                f"the scheduler needs trainer.training_horizon (total optimizer steps, >= 1), "
+                f"got {horizon!r}. "
                 f"Fix: set max_steps, or make sure the training data gives at least one step."
             )
         return horizon

@@ -2,8 +2,8 @@
 
 The text comes from ``tokenizer.texts`` in the recipe when given, else from the trainer's data factory
 (``trainer.data_factory.raw_texts()``). The result is a ``PreTrainedTokenizerFast`` with ``<pad>``, ``<unk>``,
-``<s>`` (bos) and ``</s>`` (eos); it adds no special tokens by itself (the data factory adds bos/eos), and is saved
-with checkpoints by ``save_pretrained``.
+``<s>`` (bos) and ``</s>`` (eos); it adds no special tokens by itself (the data factory adds bos/eos), and is
+saved with checkpoints by ``save_pretrained``.
 """
 
 from __future__ import annotations
@@ -65,8 +65,9 @@ class TrainedTokenizerFactory(TokenizerFactory):
             data_factory = getattr(self.trainer, "data_factory", None)
             if data_factory is None or not hasattr(data_factory, "raw_texts"):
                 raise ValueError(
-                    f"the {self.name!r} tokenizer trains on the training text, but the trainer has no data "
-                    f"factory yet. Fix: create trainer.data_factory before the tokenizer, or set tokenizer.texts."
+                    f"the {self.name!r} tokenizer trains on the training text, but the trainer has no "
+                    f"data factory yet. Fix: create trainer.data_factory before the tokenizer, or set "
+                    f"tokenizer.texts."
                 )
             texts = data_factory.raw_texts()
         return iter(itertools.islice(texts, self.config.max_texts))

@@ -69,7 +69,7 @@ def test_human_fraction_rejects(text, message):
 def test_human_float_accepts_yaml_style_strings():
     assert Numbers(rate="1e-3").rate == pytest.approx(0.001)
     assert Numbers(rate="3k").rate == 3000.0
-    with pytest.raises(ValidationError, match="not a number; write e.g. 0.001"):
+    with pytest.raises(ValidationError, match=r"not a number; write e\.g\. 0\.001"):
         Numbers(rate="fast")
 
 

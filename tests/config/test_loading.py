@@ -138,7 +138,7 @@ def test_trainer_config_class_validates_trainer_fields(tmp_path):
         load_recipe(write(tmp_path, RECIPE + "prompt_template: x\n"))
 
 
-# ---- overrides ------------------------------------------------------------------------------------------------
+# ---- overrides ---------------------------------------------------------------------------------------------
 
 
 def test_overrides_parse_yaml_scalars(tmp_path):
@@ -200,7 +200,8 @@ def test_override_below_a_scalar(tmp_path):
 def test_override_in_source_uses_the_source_type(tmp_path):
     with pytest.raises(
         RecipeError,
-        match=r"unknown key 'path' in 'data\.sources\[0\]'; valid keys: num_samples, eval_samples, seed, type, digits",
+        match=r"unknown key 'path' in 'data\.sources\[0\]'; "
+        r"valid keys: num_samples, eval_samples, seed, type, digits",
     ):
         load_recipe(write(tmp_path, RECIPE), ["data.sources[0].path=x.jsonl"])
 
@@ -219,7 +220,7 @@ def test_override_free_form_dicts(tmp_path):
     assert config.deepspeed == {"zero_optimization": {"stage": 2}}
 
 
-# ---- code: ----------------------------------------------------------------------------------------------------
+# ---- code: -------------------------------------------------------------------------------------------------
 
 CODE = """\
 from arctic_like.optimizer import SGDOptimizerFactory
@@ -258,7 +259,9 @@ def test_code_list_and_relative_source_paths(tmp_path):
     (tmp_path / "data.jsonl").write_text('{"text": "hi"}\n')
     path = write(
         tmp_path,
-        "code: [train_code_2.py, helpers_2.py]\ndata: {sources: [data.jsonl]}\nmodel: {config: {model_type: gpt2}}\n",
+        "code: [train_code_2.py, helpers_2.py]\n"
+        "data: {sources: [data.jsonl]}\n"
+        "model: {config: {model_type: gpt2}}\n",
     )
     config = load_recipe(path)
     assert config.data.sources[0].path == tmp_path / "data.jsonl"

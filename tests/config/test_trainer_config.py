@@ -116,8 +116,8 @@ def test_no_hint_falls_back_to_the_part_base():
 
 def test_string_annotations_are_evaluated():
     class Annotated:
-        tokenizer_factory: "TokenizerFactory"  # noqa: UP037
-        data_factory: "type[CausalDataFactory]" = CausalDataFactory  # noqa: UP037
+        tokenizer_factory: "TokenizerFactory"
+        data_factory: "type[CausalDataFactory]" = CausalDataFactory
 
     assert factory_choice(Annotated, "tokenizer")[0] == (TokenizerFactory,)
     assert factory_choice(Annotated, "data") == ((CausalDataFactory,), CausalDataFactory)

@@ -111,7 +111,7 @@ def test_split_by_eval_fraction_is_seeded(tmp_path):
 
 def test_no_eval_split(tmp_path):
     source = {**ADDITION, "eval_samples": 0}
-    train, held_out = causal(tmp_path, sources=[source], max_length=16)()
+    _, held_out = causal(tmp_path, sources=[source], max_length=16)()
     assert held_out is None
 
 
@@ -170,7 +170,7 @@ def test_empty_sources_is_an_error(tmp_path):
 def test_tokenizer_is_required(tmp_path):
     factory = causal(tmp_path)
     factory.trainer.tokenizer = None
-    with pytest.raises(ValueError, match="the data factory needs trainer.tokenizer"):
+    with pytest.raises(ValueError, match=r"the data factory needs trainer\.tokenizer"):
         factory()
 
 

@@ -134,5 +134,5 @@ def test_source_shorthand_in_data_config(tmp_path):
     assert config.eval_sources[0].type == "reverse"
     with pytest.raises(ValidationError, match=r"cannot tell the format of 'data.txt' from its extension"):
         DataConfig(sources=["data.txt"])
-    with pytest.raises(ValidationError, match="sources.0"):
+    with pytest.raises(ValidationError, match=r"sources\.0"):
         DataConfig(sources=[{"type": "mnist"}])

@@ -99,12 +99,12 @@ def test_config_needs_exactly_one_source():
         HFModelConfig()
     with pytest.raises(ValidationError, match="give exactly one of name_or_path"):
         HFModelConfig(name_or_path="x", config=LLAMA)
-    with pytest.raises(ValidationError, match="model.config needs model_type"):
+    with pytest.raises(ValidationError, match=r"model\.config needs model_type"):
         HFModelConfig(config={"hidden_size": 3})
 
 
 def test_unknown_model_type_and_missing_path(tmp_path):
-    with pytest.raises(ValueError, match="model.config: .*not_a_model"):
+    with pytest.raises(ValueError, match=r"model\.config: .*not_a_model"):
         HFModelFactory(SimpleNamespace(), HFModelConfig(config={"model_type": "not_a_model"}))()
     with pytest.raises(
         ValueError, match=r"cannot load a model config from '.*missing'.*Fix: point model\.name_or_path"

@@ -86,7 +86,7 @@ def test_config_validation():
 
 
 def test_model_is_required():
-    with pytest.raises(ValueError, match="the optimizer factory needs trainer.model"):
+    with pytest.raises(ValueError, match=r"the optimizer factory needs trainer\.model"):
         AdamWOptimizerFactory(SimpleNamespace(), AdamWConfig())()
 
 

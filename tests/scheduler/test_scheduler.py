@@ -1,3 +1,4 @@
+import itertools
 import pickle
 from types import SimpleNamespace
 
@@ -100,7 +101,7 @@ def test_horizon_and_optimizer_are_required():
         CosineSchedulerFactory(
             SimpleNamespace(optimizer=optimizer(), training_horizon=0), SchedulerConfig()
         )()
-    with pytest.raises(ValueError, match="the scheduler factory needs trainer.optimizer"):
+    with pytest.raises(ValueError, match=r"the scheduler factory needs trainer\.optimizer"):
         CosineSchedulerFactory(SimpleNamespace(training_horizon=3), SchedulerConfig())()
 
 
@@ -159,9 +160,9 @@ def test_property_bounded_and_monotonic_in_each_phase(schedule):
     values = [schedule(step) for step in range(schedule.horizon + 5)]
     assert all(0.0 <= v <= 1.0 + 1e-12 for v in values)
     warmup = schedule.warmup
-    assert all(a < b for a, b in zip(values[:warmup], values[1 : warmup + 1], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(values[: warmup + 1]))
     after = values[warmup:]
-    assert all(b <= a + 1e-12 for a, b in zip(after, after[1:], strict=False))
+    assert all(b <= a + 1e-12 for a, b in itertools.pairwise(after))
     if schedule.shape != "constant":
         assert values[-1] == pytest.approx(schedule.min_lr_ratio) or schedule.horizon == schedule.warmup
     assert min(after) >= schedule.min_lr_ratio - 1e-12 or schedule.shape == "constant"
