@@ -90,7 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     show_traceback = False
     try:
-        args = parser.parse_args(argv)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as done:  # --help / --version: argparse printed and wants to exit
+            return int(done.code or 0)
         show_traceback = args.traceback
         _check_overrides(args.overrides)
         _setup_logging(args.log_level)

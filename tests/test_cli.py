@@ -1,0 +1,226 @@
+"""The `arctic-like` command: train, process-data, callbacks, graceful interrupts, crash-safe checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from safetensors.torch import load_file
+
+from arctic_like.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY_MODEL = {
+    "model_type": "llama",
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+    "max_position_embeddings": 32,
+}
+
+# A trainer that signals itself in the middle of optimizer step STOP_AT (during its backward) and records
+# that post-train ran.
+SELF_SIGNAL = """
+import os, signal
+from pathlib import Path
+from arctic_like.trainer import CausalTrainer
+
+def stop_soon(self, loss):
+    if self.state.global_step + 1 == {stop_at}:
+        os.kill(os.getpid(), signal.{sig})
+    return loss
+
+def mark_post_train(self, result):
+    Path("post_train_ran").write_text(str(self.state.global_step))
+    return result
+
+class SelfSignalTrainer(CausalTrainer):
+    name = "self-signal"
+    callbacks = [("pre-backward", stop_soon), ("post-train", mark_post_train)]
+"""
+
+# SIGKILL in the middle of writing checkpoint-4: after the weights, before the manifest.
+KILL_MID_WRITE = """
+import os, signal
+import arctic_like.checkpoint.torch_engine as te
+
+_write_run_state = te.write_run_state
+
+def write_run_state(trainer, tmp, rank, *, rank_zero):
+    if trainer.state.global_step == 4 and not os.environ.get("NO_KILL"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    _write_run_state(trainer, tmp, rank, rank_zero=rank_zero)
+
+te.write_run_state = write_run_state
+"""
+
+
+def write_recipe(work: Path, **extra) -> Path:
+    recipe = {
+        "type": "causal",
+        "tokenizer": {"type": "char"},
+        "data": {
+            "sources": [{"type": "addition", "digits": 1, "num_samples": 24, "eval_samples": 8}],
+            "max_length": 16,
+            "packing": False,
+            "cache_dir": str(work / "cache"),
+        },
+        "model": {"config": dict(TINY_MODEL)},
+        "micro_batch_size": 4,
+        "gradient_accumulation_steps": 1,
+        "epochs": 1,
+        "logging_steps": 1,
+        "output_dir": "out",
+        "device": "cpu",
+        "progress": False,
+        "checkpoint": [{"type": "torch"}],
+    }
+    recipe.update(extra)
+    path = work / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_help_and_no_command(capsys):
+    assert main(["--help"]) == 0
+    assert "process-data" in capsys.readouterr().out
+    assert main([]) == 2
+    assert "usage error: the following arguments are required: command" in capsys.readouterr().err
+
+
+def test_train_writes_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_recipe(tmp_path)
+    assert main(["train", "recipe.yaml", "--set", "max_steps=2"]) == 0
+    ckpt = tmp_path / "out" / "checkpoints"
+    assert (ckpt / "latest").read_text().strip() == "checkpoint-2"
+    assert json.loads((ckpt / "checkpoint-2" / "manifest.json").read_text())["complete"] is True
+
+
+def test_process_data_reports_sizes_and_cache(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_recipe(tmp_path)
+    assert main(["process-data", "recipe.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "train: 24 examples" in out and "6 batches per epoch" in out
+    assert "eval: 8 examples" in out
+    assert f"cache: {tmp_path / 'cache'}" in out and "(written)" in out
+    assert not (tmp_path / "out").exists()
+    assert main(["process-data", "recipe.yaml"]) == 0
+    assert "(reused)" in capsys.readouterr().out
+
+
+def test_callbacks_lists_every_chain(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.py").write_text(
+        "from arctic_like.trainer import CausalTrainer\n"
+        "def shout(self, loss):\n    return loss\n"
+        "class Mine(CausalTrainer):\n    name = 'mine'\n    callbacks = [('post-loss', shout)]\n"
+    )
+    write_recipe(tmp_path, code="mine.py", type="mine", checkpoint=[{"type": "torch", "auto_resume": True}])
+    assert main(["callbacks", "recipe.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "[trainer] Mine" in out
+    assert "post-loss" in out and "mine.shout" in out and "Mine.callbacks" in out
+    assert "pre-train" in out and "_reset_for_training" in out
+    for label in (
+        "[data_factory]",
+        "[tokenizer_factory]",
+        "[model_factory]",
+        "[optimizer_factory]",
+        "[scheduler_factory]",
+        "[checkpoint_engines[0]] TorchCheckpointEngine",
+    ):
+        assert label in out, label
+
+
+@pytest.mark.slow
+def test_sigint_checkpoints_then_resume_matches_uninterrupted(tmp_path, monkeypatch, capsys):
+    # Uninterrupted reference run.
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    monkeypatch.chdir(ref)
+    write_recipe(ref)
+    assert main(["train", "recipe.yaml"]) == 0
+    reference = load_file(ref / "out" / "checkpoints" / "checkpoint-6" / "model.safetensors")
+
+    work = tmp_path / "run"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    (work / "sig.py").write_text(SELF_SIGNAL.format(stop_at=3, sig="SIGINT"))
+    write_recipe(work, code="sig.py", type="self-signal")
+    capsys.readouterr()
+    assert main(["train", "recipe.yaml"]) == 130
+    err = capsys.readouterr().err
+    assert "SIGINT received: finishing the current step" in err
+    assert (
+        "training interrupted by SIGINT at step 3; checkpoint written to out/checkpoints/checkpoint-3" in err
+    )
+    assert "Resume with: arctic-like train recipe.yaml --set checkpoint.0.auto_resume=true" in err
+    assert (work / "post_train_ran").read_text() == "3"
+    assert (work / "out" / "checkpoints" / "latest").read_text().strip() == "checkpoint-3"
+
+    (work / "sig.py").write_text(SELF_SIGNAL.format(stop_at=-1, sig="SIGINT"))
+    assert main(["train", "recipe.yaml", "--set", "checkpoint.0.auto_resume=true"]) == 0
+    resumed = load_file(work / "out" / "checkpoints" / "checkpoint-6" / "model.safetensors")
+    assert all((resumed[k] == reference[k]).all() for k in reference)
+
+
+def run_cli(work: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "arctic_like.cli", *args],
+        cwd=work,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+
+
+@pytest.mark.slow
+def test_sigterm_in_subprocess_exits_143(tmp_path):
+    (tmp_path / "sig.py").write_text(SELF_SIGNAL.format(stop_at=2, sig="SIGTERM"))
+    write_recipe(
+        tmp_path, code="sig.py", type="self-signal", checkpoint=[{"type": "torch", "auto_resume": True}]
+    )
+    proc = run_cli(tmp_path, "train", "recipe.yaml")
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    assert "training interrupted by SIGTERM at step 2" in proc.stderr
+    assert "Resume with: arctic-like train recipe.yaml\n" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert (tmp_path / "out" / "checkpoints" / "checkpoint-2" / "manifest.json").is_file()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_write_keeps_previous_checkpoint(tmp_path):
+    (tmp_path / "kill.py").write_text(KILL_MID_WRITE)
+    write_recipe(
+        tmp_path, code="kill.py", checkpoint=[{"type": "torch", "auto_resume": True, "save_every_n_steps": 2}]
+    )
+    proc = run_cli(tmp_path, "train", "recipe.yaml")
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    ckpts = tmp_path / "out" / "checkpoints"
+    partial = [p for p in ckpts.iterdir() if p.name.startswith(".tmp-checkpoint-4-")]
+    assert len(partial) == 1 and (partial[0] / "model.safetensors").is_file()
+    assert not (ckpts / "checkpoint-4").exists()
+    assert (ckpts / "latest").read_text().strip() == "checkpoint-2"
+
+    proc = run_cli(tmp_path, "train", "recipe.yaml", env={"NO_KILL": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "loaded checkpoint out/checkpoints/checkpoint-2 (step 2)" in proc.stderr
+    assert not [p for p in ckpts.iterdir() if p.name.startswith(".tmp")]
+    assert sorted(p.name for p in ckpts.iterdir()) == [
+        "checkpoint-2",
+        "checkpoint-4",
+        "checkpoint-6",
+        "latest",
+    ]
