@@ -200,9 +200,10 @@ class ArcticHarnessCallback(Dispatcher):
         logs, self._logs = self._logs, {}
         self._event("_on_log", trainer, logs=lambda: float_dict(logs))
 
-    def _post_checkpoint(self, trainer: Any) -> None:
-        path = os.path.join(str(trainer.config.output_dir), f"checkpoint-{trainer.state.global_step}")
-        self._event("_on_save", trainer, checkpoint_dir=lambda: path)
+    def _post_checkpoint(self, trainer: Any, path: Any) -> Any:
+        if path is not None:
+            self._event("_on_save", trainer, checkpoint_dir=lambda: os.fspath(path))
+        return path
 
 
 def to_arctic(callback: HarnessCallback, trainer: Any = None) -> ArcticHarnessCallback:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from arctic_like.harness import GradNormMonitor, LossLogger, NaNGuard, StepTimer
-from tests.harness.frameworks import Trace, hf_trainer, lightning_trainer
+from tests.harness.frameworks import Trace, arctic_trainer, hf_trainer, lightning_trainer
 
 
 @dataclass
@@ -44,4 +44,13 @@ def lightning_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     run = Run(trainer=None, out=out, loss_logger=LossLogger(out / "loss.jsonl"))
     run.trainer, module = lightning_trainer(run.callbacks, out)
     run.trainer.fit(module)
+    return run
+
+
+@pytest.fixture(scope="session")
+def arctic_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    out = tmp_path_factory.mktemp("arctic")
+    run = Run(trainer=None, out=out, loss_logger=LossLogger(out / "loss.jsonl"))
+    run.trainer = arctic_trainer(run.callbacks, out)
+    run.trainer.train()
     return run

@@ -10,23 +10,25 @@ from typing import Any
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from arctic_like.harness import HarnessCallback, to_hf, to_lightning
+from arctic_like.harness import HarnessCallback, to_arctic, to_hf, to_lightning
+from arctic_like.trainer import CausalTrainer
 
 VOCAB, SEQ, BATCH, N_TRAIN, N_EVAL = 48, 12, 4, 16, 4  # 4 optimizer steps per epoch
 
 
+TINY_LLAMA = {
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": SEQ,
+}
+
+
 def tiny_model(seed: int = 0) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=SEQ,
-    )
-    return LlamaForCausalLM(config)
+    return LlamaForCausalLM(LlamaConfig(vocab_size=VOCAB, **TINY_LLAMA))
 
 
 class TokenData(torch.utils.data.Dataset):
@@ -62,6 +64,7 @@ class Trace(HarnessCallback):
         self.losses: list[float] = []
         self.metric_keys: list[list[str]] = []
         self.log_keys: list[list[str]] = []
+        self.save_dirs: list[str | None] = []
 
     def _on_train_start(self, current_step: int, max_steps: int, epoch: int, is_main_process: bool) -> None:
         self.calls.append(("train_start", current_step, epoch))
@@ -85,7 +88,7 @@ class Trace(HarnessCallback):
         self.calls.append(("before_optimizer_step", current_step))
 
     def _on_train_batch_end(self, current_step: int, loss: float, learning_rate: float, batch: Any) -> None:
-        assert batch["input_ids"].shape == (BATCH, SEQ)
+        assert batch["input_ids"].shape[0] == BATCH
         assert learning_rate > 0
         self.losses.append(loss)
         self.calls.append(("batch_end", current_step))
@@ -94,7 +97,8 @@ class Trace(HarnessCallback):
         self.metric_keys.append(sorted(metrics))
         self.calls.append(("validation_end", current_step))
 
-    def _on_save(self, current_step: int) -> None:
+    def _on_save(self, current_step: int, checkpoint_dir: str | None = None) -> None:
+        self.save_dirs.append(checkpoint_dir)
         self.calls.append(("save", current_step))
 
     def _on_log(self, current_step: int, logs: dict[str, float]) -> None:
@@ -235,3 +239,73 @@ def lightning_trainer(
         callbacks=[*(to_lightning(cb) for cb in callbacks), *extra],
     )
     return trainer, LitLM()
+
+
+# ---------------------------------------------------------------------------------------------- arctic_like
+class ScoredTrainer(CausalTrainer):
+    """A causal trainer whose evaluation also reports ``eval_score`` from ``self.scores`` (crafted)."""
+
+    name = "harness-scored"
+
+    def post_evaluate_callback(self, metrics: dict) -> dict:
+        scores = self.__dict__.get("scores")
+        return metrics if scores is None else {**metrics, "eval_score": next(scores)}
+
+
+def arctic_trainer(
+    callbacks: Sequence[HarnessCallback],
+    out: Path,
+    *,
+    max_steps: int = 6,
+    eval_steps: int | None = 3,
+    save_steps: int | None = 3,
+    scores: Iterator[float] | None = None,
+    nan_at: int | None = None,
+    **overrides: Any,
+) -> Any:
+    from arctic_like.config import build_trainer, load_recipe
+
+    recipe: dict[str, Any] = {
+        "type": ScoredTrainer.name,
+        "tokenizer": {"type": "char"},
+        "data": {
+            "sources": [{"type": "addition", "digits": 1, "num_samples": N_TRAIN, "eval_samples": N_EVAL}],
+            "max_length": SEQ,
+            "packing": False,
+            "cache_dir": str(out / "cache"),
+            "eval_batch_size": BATCH,
+        },
+        "model": {"config": {"model_type": "llama", **TINY_LLAMA}},
+        "optimizer": {"lr": 1e-3},
+        "micro_batch_size": BATCH,
+        "epochs": 2,
+        "max_steps": max_steps,
+        "logging_steps": 3,
+        "eval_strategy": "steps" if eval_steps else "no",
+        "eval_steps": eval_steps,
+        "save_strategy": "steps" if save_steps else "no",
+        "save_steps": save_steps,
+        "checkpoint": (
+            [{"type": "torch", "save_every_n_steps": save_steps, "save_end_of_training": False}]
+            if save_steps
+            else []
+        ),
+        "output_dir": str(out / "out"),
+        "device": "cpu",
+        "progress": False,
+        **overrides,
+    }
+    trainer = build_trainer(load_recipe(recipe))
+    trainer.scores = scores
+    if nan_at is not None:
+        trainer.callbacks.append(("post-loss", _poison_at(nan_at)))
+    for cb in callbacks:
+        to_arctic(cb, trainer)
+    return trainer
+
+
+def _poison_at(step: int) -> Any:
+    def poison(trainer: Any, loss: torch.Tensor) -> torch.Tensor:
+        return loss * math.nan if trainer.state.global_step + 1 == step else loss
+
+    return poison

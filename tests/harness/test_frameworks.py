@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from arctic_like.harness import EarlyStopping, NaNGuard
+from arctic_like.harness import ArcticHarnessCallback, EarlyStopping, HarnessCallback, NaNGuard
+from arctic_like.trainer.exceptions import NonFiniteLossError
 from tests.harness.conftest import Run
-from tests.harness.frameworks import core, crafted_scores, hf_trainer, lightning_trainer
+from tests.harness.frameworks import arctic_trainer, core, crafted_scores, hf_trainer, lightning_trainer
 
 pytestmark = pytest.mark.slow
 
@@ -47,6 +48,7 @@ def golden(save_before_validation: bool) -> list[tuple]:
 
 
 HF_GOLDEN = golden(save_before_validation=False)
+ARCTIC_GOLDEN = HF_GOLDEN
 LIGHTNING_GOLDEN = golden(save_before_validation=True)
 
 
@@ -61,15 +63,38 @@ def test_lightning_golden_trace(lightning_run: Run) -> None:
     assert core(lightning_run.trace.calls) == LIGHTNING_GOLDEN
 
 
-def test_frameworks_agree_on_every_core_call_but_save_order(hf_run: Run, lightning_run: Run) -> None:
-    hf, pl = hf_run.trace, lightning_run.trace
+def test_arctic_golden_trace_is_hf_order_logs_included(arctic_run: Run, hf_run: Run) -> None:
+    assert core(arctic_run.trace.calls) == ARCTIC_GOLDEN
+    assert arctic_run.trace.calls == hf_run.trace.calls
+
+
+def test_frameworks_agree_on_every_core_call_but_save_order(
+    hf_run: Run, lightning_run: Run, arctic_run: Run
+) -> None:
+    hf, pl, al = hf_run.trace, lightning_run.trace, arctic_run.trace
     assert core(hf.calls, drop=("log", "save")) == core(pl.calls, drop=("log", "save"))
-    assert [c for c in hf.calls if c[0] == "save"] == [c for c in pl.calls if c[0] == "save"]
-    for trace in (hf, pl):
+    assert core(al.calls, drop=("log", "save")) == core(pl.calls, drop=("log", "save"))
+    saves = [[c for c in t.calls if c[0] == "save"] for t in (hf, pl, al)]
+    assert saves[0] == saves[1] == saves[2] == [("save", 3), ("save", 6)]
+    for trace in (hf, pl, al):
         assert trace.max_steps == 6 and trace.is_main_process is True
-        assert len(trace.losses) == 6 and all(math.isfinite(x) and 2.0 < x < 6.0 for x in trace.losses)
-    assert all("eval_loss" in keys for keys in hf.metric_keys)
-    assert pl.metric_keys[0][:1] == ["val_loss"] or "val_loss" in pl.metric_keys[0]
+        assert len(trace.losses) == 6 and all(math.isfinite(x) and 0.5 < x < 6.0 for x in trace.losses)
+    assert all("eval_loss" in keys for keys in hf.metric_keys + al.metric_keys)
+    assert all("val_loss" in keys for keys in pl.metric_keys)
+
+
+def test_arctic_loss_and_checkpoint_dir(arctic_run: Run) -> None:
+    history = [h for h in arctic_run.trainer.state.log_history if "loss" in h and "eval_loss" not in h]
+    assert history[0]["loss"] == pytest.approx(sum(arctic_run.trace.losses[:3]) / 3, rel=1e-4)
+    root = arctic_run.out / "out" / "checkpoints"
+    assert arctic_run.trace.save_dirs == [str(root / "checkpoint-3"), str(root / "checkpoint-6")]
+    assert all(Path(d).is_dir() for d in arctic_run.trace.save_dirs)
+
+
+def test_checkpoint_dir_in_hf_and_its_absence_in_lightning(hf_run: Run, lightning_run: Run) -> None:
+    assert hf_run.trace.save_dirs == [str(hf_run.out / "checkpoint-3"), str(hf_run.out / "checkpoint-6")]
+    assert all(Path(d).is_dir() for d in hf_run.trace.save_dirs)
+    assert lightning_run.trace.save_dirs == [None, None]  # Lightning cannot supply it: the default is kept
 
 
 def test_hf_loss_is_the_step_loss_hf_logs(hf_run: Run) -> None:
@@ -77,7 +102,7 @@ def test_hf_loss_is_the_step_loss_hf_logs(hf_run: Run) -> None:
     assert history[0]["loss"] == pytest.approx(sum(hf_run.trace.losses[:3]) / 3, rel=1e-3)
 
 
-@pytest.mark.parametrize("name", ["hf_run", "lightning_run"])
+@pytest.mark.parametrize("name", ["hf_run", "lightning_run", "arctic_run"])
 def test_loss_logger_writes_one_line_per_step(name: str, request: pytest.FixtureRequest) -> None:
     run: Run = request.getfixturevalue(name)
     lines = [json.loads(line) for line in (run.out / "loss.jsonl").read_text().splitlines()]
@@ -87,16 +112,20 @@ def test_loss_logger_writes_one_line_per_step(name: str, request: pytest.Fixture
     assert all(r["learning_rate"] > 0 for r in lines)
 
 
-def test_grad_norm_and_step_timer_values_reach_hf_logs(hf_run: Run) -> None:
-    assert [s for s, _ in hf_run.grad_norm.history] == [1, 2, 3, 4, 5, 6]
-    # Values a harness callback logs go out with HF's next log record (steps 3 and 6, last value wins).
-    logged = [h for h in hf_run.trainer.state.log_history if "steps_per_second" in h]
+@pytest.mark.parametrize("name", ["hf_run", "arctic_run"])
+def test_grad_norm_and_step_timer_values_reach_the_log_history(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    run: Run = request.getfixturevalue(name)
+    assert [s for s, _ in run.grad_norm.history] == [1, 2, 3, 4, 5, 6]
+    # Values a harness callback logs go out with the next log record (steps 3 and 6, last value wins).
+    logged = [h for h in run.trainer.state.log_history if "steps_per_second" in h]
     assert [h["step"] for h in logged] == [3, 6]
-    norms = dict(hf_run.grad_norm.history)
+    norms = dict(run.grad_norm.history)
     assert [h["harness/grad_norm"] for h in logged] == pytest.approx([norms[3], norms[6]])
     assert all(h["samples_per_second"] > 0 and "loss" in h for h in logged)
-    assert hf_run.timer.steps == 6 and hf_run.timer.samples == 24
-    assert hf_run.nan_guard.tripped_step is None
+    assert run.timer.steps == 6 and run.timer.samples == 24
+    assert run.nan_guard.tripped_step is None
 
 
 def test_grad_norm_and_step_timer_values_reach_lightning_metrics(lightning_run: Run) -> None:
@@ -112,7 +141,7 @@ def test_grad_norm_and_step_timer_values_reach_lightning_metrics(lightning_run: 
 SCORES = [5.0, 4.0, 4.5, 4.2, 4.1, 1.0]  # best at step 2, no improvement at 3 and 4: stop at 4 (patience 2)
 
 
-def test_early_stopping_stops_hf_and_lightning_at_the_same_step(tmp_path: Path) -> None:
+def test_early_stopping_stops_all_three_at_the_same_step(tmp_path: Path) -> None:
     hf_es = EarlyStopping(monitor="score", mode="min", patience=2)
     hf = hf_trainer(
         [hf_es], tmp_path / "hf", max_steps=10, eval_steps=1, save_steps=None, scores=crafted_scores(SCORES)
@@ -123,13 +152,15 @@ def test_early_stopping_stops_hf_and_lightning_at_the_same_step(tmp_path: Path) 
         [pl_es], tmp_path / "pl", max_steps=10, eval_steps=1, save_steps=None, scores=crafted_scores(SCORES)
     )
     pl.fit(module)
-    assert hf.state.global_step == pl.global_step == 4
-    assert hf_es.stopped_step == pl_es.stopped_step == 4
-    assert (
-        hf_es.state_dict()
-        == pl_es.state_dict()
-        == {"best": 4.0, "best_step": 2, "wait": 2, "stopped_step": 4}
+    al_es = EarlyStopping(monitor="score", mode="min", patience=2)
+    al = arctic_trainer(
+        [al_es], tmp_path / "al", max_steps=10, eval_steps=1, save_steps=None, scores=crafted_scores(SCORES)
     )
+    al.train()
+    assert hf.state.global_step == pl.global_step == al.state.global_step == 4
+    assert hf_es.stopped_step == pl_es.stopped_step == al_es.stopped_step == 4
+    expected = {"best": 4.0, "best_step": 2, "wait": 2, "stopped_step": 4}
+    assert hf_es.state_dict() == pl_es.state_dict() == al_es.state_dict() == expected
     # EarlyStopping declares no loss/batch: the HF adapter never hooked the model nor synced a loss.
     adapter = next(
         cb for cb in hf.callback_handler.callbacks if type(cb).__name__ == "Harness[EarlyStopping]"
@@ -206,3 +237,54 @@ def test_lightning_state_goes_through_state_dict(tmp_path: Path) -> None:
     )
     pl2.fit(module2, ckpt_path=str(ckpt_path))
     assert fresh.at_start == stored
+
+
+class CrashRecorder(HarnessCallback):
+    optional_events = frozenset({"_on_exception"})
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, str]] = []
+
+    def _on_exception(self, current_step: int, exception: BaseException) -> None:
+        self.seen.append((current_step, type(exception).__name__))
+
+
+def test_arctic_stops_on_nan_itself_and_reports_the_exception(tmp_path: Path) -> None:
+    """arctic_like checks the loss before any step-end event, so NaNGuard never sees it: the trainer's own
+    guard raises, naming the step, and harness callbacks get ``_on_exception``."""
+    guard, crash = NaNGuard(), CrashRecorder()
+    trainer = arctic_trainer([guard, crash], tmp_path, eval_steps=None, save_steps=None, nan_at=3)
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss \(nan\) at optimizer step 3"):
+        trainer.train()
+    assert crash.seen == [(2, "NonFiniteLossError")]
+    assert guard.tripped_step is None and trainer.state.global_step == 2
+
+
+def test_arctic_state_goes_through_callback_states(tmp_path: Path) -> None:
+    es = EarlyStopping(monitor="score", mode="min", patience=5)
+    trainer = arctic_trainer(
+        [es], tmp_path, max_steps=4, eval_steps=1, save_steps=4, scores=crafted_scores(SCORES)
+    )
+    trainer.train()
+    checkpoint = tmp_path / "out" / "checkpoints" / "checkpoint-4"
+    states = torch.load(checkpoint / "callback_states.pt", weights_only=True)
+    assert (
+        states["Harness[EarlyStopping]"]
+        == es.state_dict()
+        == {
+            "best": 4.0,
+            "best_step": 2,
+            "wait": 2,
+            "stopped_step": None,
+        }
+    )
+    fresh = EarlyStopping(monitor="score", mode="min", patience=5)
+    resumed = arctic_trainer([fresh], tmp_path, max_steps=6, eval_steps=1, save_steps=None)
+    resumed.load_callback_states(states)
+    assert fresh.state_dict() == es.state_dict()
+    # A harness callback can also be added directly (as a recipe's ``callbacks:`` entry would be).
+    resumed.pop_callback(ArcticHarnessCallback)
+    direct = EarlyStopping(monitor="score", patience=5)
+    resumed.add_callback(direct)
+    resumed.load_callback_states(states)
+    assert direct.state_dict() == es.state_dict()
