@@ -91,7 +91,7 @@ CASES = [
     ),
     Case(
         "missing-data-file",
-        r"missing\.jsonl",
+        r"data source '.*missing\.jsonl' does not exist\. Fix: check data\.sources",
         {"+": "data: {sources: [{type: jsonl, path: missing.jsonl}], max_length: 16, cache_dir: CACHE}"},
     ),
     Case(
