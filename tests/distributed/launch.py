@@ -200,6 +200,11 @@ def losses(probe_dir: Path, rank: int = 0) -> dict[int, float]:
     return {r["step"]: r["loss"] for r in read_jsonl(probe_dir, "losses", rank)}
 
 
+def epochs(probe_dir: Path, rank: int = 0) -> dict[int, float]:
+    """The fractional epoch logged with each step's loss."""
+    return {r["step"]: r["epoch"] for r in read_jsonl(probe_dir, "losses", rank)}
+
+
 def events(probe_dir: Path, event: str, rank: int = 0) -> list[dict[str, Any]]:
     return [r for r in read_jsonl(probe_dir, "events", rank) if r["event"] == event]
 

@@ -139,7 +139,8 @@ def _after_optimizer_step(self: Any) -> None:
 
 def _after_log(self: Any, logs: dict[str, float]) -> dict[str, float]:
     if "loss" in logs and "train_runtime" not in logs:
-        _append(self, "losses", {"step": self.state.global_step, "loss": logs["loss"]})
+        record = {"step": self.state.global_step, "loss": logs["loss"], "epoch": logs.get("epoch")}
+        _append(self, "losses", record)
     return logs
 
 
