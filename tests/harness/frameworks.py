@@ -1,22 +1,23 @@
-"""Run harness callbacks in the HF Trainer and Lightning on one tiny Llama and one data set (CPU)."""
+"""Run harness callbacks in arctic_like, the HF Trainer and Lightning on one tiny Llama and one data set."""
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 
 from arctic_like.harness import HarnessCallback, to_arctic, to_hf, to_lightning
 from arctic_like.trainer import CausalTrainer
 
-VOCAB, SEQ, BATCH, N_TRAIN, N_EVAL = 48, 12, 4, 16, 4  # 4 optimizer steps per epoch
-
+SEQ, BATCH, N_TRAIN, N_EVAL = 16, 4, 16, 4  # 4 optimizer steps per epoch
 
 TINY_LLAMA = {
+    "model_type": "llama",
     "hidden_size": 32,
     "intermediate_size": 64,
     "num_hidden_layers": 2,
@@ -26,32 +27,32 @@ TINY_LLAMA = {
 }
 
 
-def tiny_model(seed: int = 0) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(LlamaConfig(vocab_size=VOCAB, **TINY_LLAMA))
+@dataclass
+class Parts:
+    """The tiny model (initial weights) and the data every framework trains on, built once by arctic_like."""
+
+    model: torch.nn.Module
+    train: Any
+    eval: Any
+    collate: Any
 
 
-class TokenData(torch.utils.data.Dataset):
-    """Deterministic token sequences with labels = input_ids (the model shifts them)."""
-
-    def __init__(self, n: int, seed: int) -> None:
-        g = torch.Generator().manual_seed(seed)
-        self.ids = torch.randint(0, VOCAB, (n, SEQ), generator=g)
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        ids = self.ids[i]
-        return {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": ids.clone()}
+_PARTS: list[Parts] = []
 
 
-def train_data() -> TokenData:
-    return TokenData(N_TRAIN, 1)
+def shared_parts(root: Path) -> Parts:
+    """Build (once per session) an arctic_like trainer from the tiny recipe and keep its model and data."""
+    if not _PARTS:
+        trainer = arctic_trainer([], root / "parts", eval_steps=None, save_steps=None)
+        loader = trainer.train_dataloader
+        model = copy.deepcopy(trainer.model).cpu()
+        _PARTS.append(Parts(model, loader.dataset, trainer.eval_dataloader.dataset, loader.collate_fn))
+    return _PARTS[0]
 
 
-def eval_data() -> TokenData:
-    return TokenData(N_EVAL, 2)
+def tiny_model(root: Path) -> torch.nn.Module:
+    """A fresh copy of the tiny Llama with the initial weights arctic_like starts from."""
+    return copy.deepcopy(shared_parts(root).model)
 
 
 class Trace(HarnessCallback):
@@ -132,7 +133,8 @@ def hf_trainer(
 ) -> Any:
     from transformers import Trainer, TrainingArguments
 
-    model = tiny_model()
+    parts = shared_parts(out.parent)
+    model = tiny_model(out.parent)
     if nan_at is not None:
         calls = {"n": 0}
 
@@ -169,8 +171,9 @@ def hf_trainer(
     return Trainer(
         model=model,
         args=args,
-        train_dataset=train_data(),
-        eval_dataset=eval_data(),
+        train_dataset=parts.train,
+        eval_dataset=parts.eval,
+        data_collator=parts.collate,
         callbacks=[to_hf(cb) for cb in callbacks],
         compute_metrics=compute_metrics if scores is not None else None,
     )
@@ -192,7 +195,7 @@ def lightning_trainer(
     class LitLM(pl.LightningModule):
         def __init__(self) -> None:
             super().__init__()
-            self.model = tiny_model()
+            self.model = tiny_model(out.parent)
 
         def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
             loss = self.model(**batch).loss
@@ -211,10 +214,12 @@ def lightning_trainer(
             return torch.optim.AdamW(self.parameters(), lr=1e-3)
 
         def train_dataloader(self) -> Any:
-            return torch.utils.data.DataLoader(train_data(), batch_size=BATCH, shuffle=True)
+            parts = shared_parts(out.parent)
+            return torch.utils.data.DataLoader(parts.train, BATCH, shuffle=True, collate_fn=parts.collate)
 
         def val_dataloader(self) -> Any:
-            return torch.utils.data.DataLoader(eval_data(), batch_size=BATCH)
+            parts = shared_parts(out.parent)
+            return torch.utils.data.DataLoader(parts.eval, BATCH, collate_fn=parts.collate)
 
     extra: list[Any] = []
     if save_steps:
@@ -275,7 +280,7 @@ def arctic_trainer(
             "cache_dir": str(out / "cache"),
             "eval_batch_size": BATCH,
         },
-        "model": {"config": {"model_type": "llama", **TINY_LLAMA}},
+        "model": {"config": dict(TINY_LLAMA)},
         "optimizer": {"lr": 1e-3},
         "micro_batch_size": BATCH,
         "epochs": 2,
