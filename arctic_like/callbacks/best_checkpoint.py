@@ -23,9 +23,11 @@ def delete_atomically(path: Path) -> None:
 class BestCheckpoint(Callback):
     """After each save, keep the ``keep`` best ``checkpoint-<step>`` directories by ``metric``.
 
-    A checkpoint is ranked by the metric of the evaluation at the same step; unranked ones are deleted once a
-    newer checkpoint exists. The latest checkpoint is always kept, so ``auto_resume`` still finds it.
-    ``state.best_metric`` and ``state.best_model_checkpoint`` are updated. Rank 0 deletes.
+    Checkpoints are looked for in ``checkpoint_dir``, else in each checkpoint engine's directory, else in
+    the output directory. A checkpoint is ranked by the metric of the evaluation at the same step; unranked
+    ones are deleted once a newer checkpoint exists. The latest checkpoint is always kept, so
+    ``auto_resume`` still finds it. ``state.best_metric`` and ``state.best_model_checkpoint`` are updated;
+    rank 0 deletes.
     """
 
     def __init__(
@@ -64,10 +66,11 @@ class BestCheckpoint(Callback):
         self._pending[state.global_step] = float(metrics[key])
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        root = self.checkpoint_dir or self.output_dir(args)
-        path = root / f"checkpoint-{state.global_step}"
-        if not path.is_dir():
-            logger.warning("BestCheckpoint: no checkpoint directory %s after save; not tracked", path)
+        name = f"checkpoint-{state.global_step}"
+        candidates = [root / name for root in self._roots(args)]
+        path = next((p for p in candidates if p.is_dir()), None)
+        if path is None:
+            logger.warning("BestCheckpoint: none of %s exists after the save; not tracked", candidates)
             return
         self.checkpoints = [c for c in self.checkpoints if c["path"] != str(path)]
         self.checkpoints.append(
@@ -91,6 +94,14 @@ class BestCheckpoint(Callback):
             if state.is_world_process_zero and Path(c["path"]).is_dir():
                 delete_atomically(Path(c["path"]))
                 logger.info("BestCheckpoint: deleted %s (%s=%s)", c["path"], self.metric, c["value"])
+
+    def _roots(self, args: Any) -> list[Path]:
+        """Where checkpoints go: ``checkpoint_dir``, else each checkpoint engine's, else output_dir."""
+        if self.checkpoint_dir is not None:
+            return [self.checkpoint_dir]
+        engines = getattr(self.trainer, "checkpoint_engines", None) or []
+        roots = [Path(e.output_dir) for e in engines if getattr(e, "output_dir", None) is not None]
+        return [*roots, self.output_dir(args)]
 
     @property
     def best(self) -> list[str]:

@@ -380,11 +380,22 @@ class HFCallbackSupport:
             finally:
                 if timer is not None:
                     timer(f"hf:{event}", f"{type(cb).__qualname__}.{event}", time.perf_counter() - start)
-            if result is not None:
-                control = result
-                if hasattr(self, "control"):
-                    self.control = control
+            if result is not None and result is not control:
+                control = self._hf_adopt_control(result)
         return control
+
+    def _hf_adopt_control(self, result: Any) -> Any:
+        """A returned control replaces ours: its flags are copied into the trainer's control object, which
+        the loop may hold in a local variable; a control of a foreign type replaces ``self.control``."""
+        current = getattr(self, "control", None)
+        if current is not None and hasattr(result, "__dict__") and hasattr(current, "__dict__"):
+            flags = {k: v for k, v in vars(result).items() if k.startswith("should_")}
+            if flags:
+                vars(current).update(flags)
+                return current
+        if current is not None:
+            self.control = result
+        return result
 
     def _hf_install(self) -> None:
         """Append the bridge entries to this trainer's ``callbacks`` once."""

@@ -16,11 +16,14 @@ def test_keeps_best_and_latest(make_trainer, tmp_path):
     trainer.callbacks.append(("post-evaluate", run_first(lambda self, metrics: {"eval_loss": next(values)})))
     cb = trainer.add_callback(BestCheckpoint(keep=1))
     trainer.train()
-    assert _dirs(tmp_path / "out") == ["checkpoint-2", "checkpoint-4"]  # best (1.0) and latest
+    assert _dirs(tmp_path / "out" / "checkpoints") == [
+        "checkpoint-2",
+        "checkpoint-4",
+    ]  # best (1.0) and latest
     assert trainer.state.best_metric == 1.0
     assert trainer.state.best_model_checkpoint.endswith("checkpoint-2")
-    assert cb.best == [str(tmp_path / "out" / "checkpoint-2")]
-    assert not list((tmp_path / "out").glob(".*deleting"))
+    assert cb.best == [str(tmp_path / "out" / "checkpoints" / "checkpoint-2")]
+    assert not list((tmp_path / "out" / "checkpoints").glob(".*deleting"))
 
 
 def test_max_mode_keep_two(make_trainer, tmp_path):
@@ -29,7 +32,7 @@ def test_max_mode_keep_two(make_trainer, tmp_path):
     trainer.callbacks.append(("post-evaluate", run_first(lambda self, metrics: {"eval_acc": next(values)})))
     trainer.add_callback(BestCheckpoint(metric="acc", mode="max", keep=2))
     trainer.train()
-    assert _dirs(tmp_path / "out") == ["checkpoint-2", "checkpoint-3", "checkpoint-4"]
+    assert _dirs(tmp_path / "out" / "checkpoints") == ["checkpoint-2", "checkpoint-3", "checkpoint-4"]
 
 
 def test_unknown_metric_and_bad_arguments(make_trainer):

@@ -2,11 +2,15 @@
 
 import pytest
 
+from arctic_like.callback import run_first
 from arctic_like.callbacks import EarlyStopping
 
 
 def test_stops_after_patience_without_improvement(make_trainer):
-    trainer = make_trainer(epochs=5, eval_steps=1, lr=0.0)  # the eval loss never changes
+    trainer = make_trainer(max_steps=6, eval_steps=1)
+    trainer.callbacks.append(
+        ("post-evaluate", run_first(lambda self, metrics: {**metrics, "eval_loss": 1.0}))
+    )
     cb = trainer.add_callback(EarlyStopping(patience=2))
     trainer.train()
     assert trainer.state.global_step == 3 and cb.stopped_at == 3
@@ -36,8 +40,10 @@ def test_threshold_and_max_mode():
 
 def test_missing_metric_names_the_available_ones(make_trainer):
     trainer = make_trainer(max_steps=2, eval_steps=1)
-    trainer.add_callback(EarlyStopping(metric="accuracy"))
-    with pytest.raises(ValueError, match=r"'accuracy' is not among the evaluation metrics \['eval_loss'\]"):
+    trainer.add_callback(EarlyStopping(metric="bleu"))
+    with pytest.raises(
+        ValueError, match=r"'bleu' is not among the evaluation metrics \['eval_accuracy', 'eval_loss'\]"
+    ):
         trainer.train()
 
 

@@ -1,14 +1,13 @@
 import pytest
 
-from tests.integrations.fake_trainer import FakeConfig, FakeTrainer
+from tests.integrations.recipe import build
 
 
 @pytest.fixture
 def make_trainer(tmp_path):
-    """Build the stand-in trainer with output in tmp_path; keyword arguments override FakeConfig."""
+    """Build the real arctic_like trainer on the tiny recipe; keyword arguments override recipe fields."""
 
-    def make(**kwargs):
-        kwargs.setdefault("output_dir", tmp_path / "out")
-        return FakeTrainer(FakeConfig(**kwargs))
+    def make(**overrides):
+        return build(tmp_path, **overrides)
 
     return make

@@ -1,10 +1,9 @@
 """Golden event trace: the HF events arctic_like emits equal those HF's own Trainer emits for the same run."""
 
-import pytest
-import torch
-import transformers
+import copy
 
-from tests.integrations.fake_trainer import batches, tiny_llama
+import pytest
+import transformers
 
 # Events whose global_step is compared too (HF's on_optimizer_step runs before its step counter moves).
 STEP_CHECKED = {"on_step_end", "on_log", "on_evaluate", "on_save", "on_epoch_end", "on_train_end"}
@@ -58,26 +57,8 @@ def _golden() -> list:
     ]
 
 
-class _Rows(torch.utils.data.Dataset):
-    def __init__(self, rows):
-        self.rows = rows
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, i):
-        return self.rows[i]
-
-
-def _rows(n, seed):
-    out = []
-    for b in batches(n, 1, seed):
-        out.append({k: v[0] for k, v in b.items()})
-    return out
-
-
-def hf_trace(tmp_path) -> list:
-    """Run HF's Trainer on the tiny model: 16 samples, micro-batch 2, accumulation 2, eval and save."""
+def hf_trace(trainer, tmp_path) -> list:
+    """Run HF's Trainer with the same settings, on a copy of the same model and the same data."""
     recorder = Recorder()
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path / "hf"),
@@ -93,22 +74,22 @@ def hf_trace(tmp_path) -> list:
         report_to="none",
         use_cpu=True,
         disable_tqdm=True,
-        learning_rate=1e-3,
     )
-    trainer = transformers.Trainer(
-        model=tiny_llama(),
+    hf = transformers.Trainer(
+        model=copy.deepcopy(trainer.model),
         args=args,
-        train_dataset=_Rows(_rows(16, 1)),
-        eval_dataset=_Rows(_rows(8, 2)),
+        train_dataset=trainer.train_dataloader.dataset,
+        eval_dataset=trainer.eval_dataloader.dataset,
+        data_collator=trainer.train_dataloader.collate_fn,
         callbacks=[recorder],
     )
-    trainer.remove_callback(transformers.PrinterCallback)
-    trainer.train()
+    hf.remove_callback(transformers.PrinterCallback)
+    hf.train()
     return recorder.events
 
 
 @pytest.mark.slow
-def test_fake_trace_matches_hf_trainer(make_trainer, tmp_path):
+def test_trace_matches_hf_trainer(make_trainer, tmp_path):
     trainer = make_trainer(
         max_steps=4,
         gradient_accumulation_steps=2,
@@ -117,7 +98,8 @@ def test_fake_trace_matches_hf_trainer(make_trainer, tmp_path):
         save_steps=4,
         callbacks=["tests.integrations.test_event_trace.Recorder"],
     )
+    reference = hf_trace(trainer, tmp_path)
     trainer.train()
     ours = trainer.hf_callbacks[0].events
     assert ours == _golden()
-    assert ours == hf_trace(tmp_path)
+    assert ours == reference

@@ -14,25 +14,35 @@ from arctic_like.integrations.hf import (
 )
 
 
+class InitProbe(transformers.TrainerCallback):
+    def __init__(self):
+        self.seen = []
+
+    def on_init_end(self, args, state, control, **kwargs):
+        self.seen.append("init_end")
+
+
 def test_recipe_entries_are_resolved_with_kwargs_and_get_on_init_end(make_trainer):
-    seen = []
-
-    class Probe(transformers.TrainerCallback):
-        def on_init_end(self, args, state, control, **kwargs):
-            seen.append("init_end")
-
     trainer = make_trainer(
         callbacks=[
             "transformers.PrinterCallback",
             {"path": "arctic_like.callbacks.EarlyStopping", "kwargs": {"patience": 5}},
-            types.SimpleNamespace(path="arctic_like.callbacks:JsonLogger", kwargs=None),
-            Probe,
+            "arctic_like.callbacks:JsonLogger",
+            "tests.integrations.test_recipe_callbacks.InitProbe",
         ]
     )
     kinds = [type(cb) for cb in trainer.hf_callbacks]
-    assert kinds == [transformers.PrinterCallback, EarlyStopping, JsonLogger, Probe]
+    assert kinds == [transformers.PrinterCallback, EarlyStopping, JsonLogger, InitProbe]
     assert trainer.hf_callbacks[1].patience == 5
-    assert seen == ["init_end"]
+    assert trainer.hf_callbacks[3].seen == ["init_end"]
+
+
+def test_objects_classes_and_instances_are_accepted():
+    spec = types.SimpleNamespace(path="arctic_like.callbacks.EarlyStopping", kwargs={"patience": 2})
+    assert resolve_callback_spec(spec).patience == 2
+    assert isinstance(resolve_callback_spec(InitProbe), InitProbe)
+    probe = InitProbe()
+    assert resolve_callback_spec(probe) is probe
 
 
 @pytest.mark.parametrize(
