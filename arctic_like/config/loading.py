@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 import types
@@ -24,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from arctic_like import registry
-from arctic_like.config.parts import recipe_dir
+from arctic_like.config.parts import expand_source_shorthand, recipe_dir
 from arctic_like.config.trainer import (
     PARTS,
     TrainerConfig,
@@ -240,6 +241,27 @@ def _check_override_path(
         raise RecipeError(message, path=_format_path(keys)) from None
 
 
+def _expand_shorthands(raw: dict[str, Any]) -> None:
+    """Write shorthand list entries (``sources: [addition]``, ``checkpoint: [torch]``) as mappings, in place,
+    so overrides can address their fields."""
+    data = raw.get("data")
+    if isinstance(data, dict):
+        for key in ("sources", "eval_sources"):
+            value = data.get(key)
+            if isinstance(value, str | dict):
+                value = data[key] = [value]
+            if isinstance(value, list):
+                for index, item in enumerate(value):
+                    if isinstance(item, str):
+                        with contextlib.suppress(ValueError):  # validation reports it with its path
+                            value[index] = expand_source_shorthand(item)
+    checkpoint = raw.get("checkpoint")
+    if isinstance(checkpoint, str | dict):
+        checkpoint = raw["checkpoint"] = [checkpoint]
+    if isinstance(checkpoint, list):
+        raw["checkpoint"] = [{"type": c} if isinstance(c, str) else c for c in checkpoint]
+
+
 def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> list[tuple[list[Key], str]]:
     """Apply ``key.path=value`` strings to ``raw`` in place; returns the parsed paths (checked later)."""
     applied = []
@@ -381,6 +403,7 @@ def load_recipe(path_or_dict: str | Path | Mapping[str, Any], overrides: Iterabl
             f"{file or 'recipe'}: the recipe must be a mapping of keys to values, got {type(raw).__name__}.",
             file=file,
         )
+    _expand_shorthands(raw)
     applied = apply_overrides(raw, overrides)
     token = recipe_dir.set(base_dir)
     try:

@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from arctic_like.config.base import BaseConfig, HumanFloat, HumanFraction, HumanInt
 
@@ -29,6 +30,7 @@ __all__ = [
     "SchedulerConfig",
     "SourceConfig",
     "TokenizerConfig",
+    "expand_source_shorthand",
     "recipe_dir",
     "resolve_recipe_path",
 ]
@@ -177,7 +179,7 @@ SourceConfig = Annotated[
 _EXTENSIONS = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
-def _source_shorthand(value: Any) -> Any:
+def expand_source_shorthand(value: Any) -> Any:
     """A bare string is a file path (type from the extension) or a synthetic task name."""
     if isinstance(value, str | Path):
         text = str(value)
@@ -216,7 +218,23 @@ class DataConfig(PartConfig):
     def _shorthand(cls, value: Any) -> Any:
         if isinstance(value, str | dict):
             value = [value]
-        return [_source_shorthand(v) for v in value] if isinstance(value, list) else value
+        if not isinstance(value, list):
+            return value
+        out, errors = [], []
+        for index, item in enumerate(value):
+            try:
+                out.append(expand_source_shorthand(item))
+            except ValueError as error:
+                errors.append(
+                    InitErrorDetails(
+                        type=PydanticCustomError("value_error", "{msg}", {"msg": str(error)}),
+                        loc=(index,),
+                        input=item,
+                    )
+                )
+        if errors:
+            raise ValidationError.from_exception_data("DataConfig", errors)
+        return out
 
     @field_validator("cache_dir", mode="after")
     @classmethod

@@ -215,6 +215,21 @@ def test_malformed_overrides(tmp_path):
         load_recipe(write(tmp_path, RECIPE), ["data.sources[5].digits=1"])
 
 
+def test_override_fields_of_shorthand_entries(tmp_path):
+    recipe = (
+        RECIPE.replace("    - type: addition\n      digits: 2", "    - addition\n    - extra.jsonl")
+        + "checkpoint: torch\n"
+    )
+    config = load_recipe(
+        write(tmp_path, recipe),
+        ["data.sources[0].digits=3", "data.sources[1].text_field=body", "checkpoint[0].save_total_limit=2"],
+    )
+    assert config.data.sources[0].digits == 3 and config.data.sources[1].text_field == "body"
+    assert config.checkpoint[0].save_total_limit == 2
+    with pytest.raises(RecipeError, match=r"data\.sources\[0\]: cannot tell the format of 'x\.txt'"):
+        load_recipe({"model": {"config": {"model_type": "gpt2"}}, "data": {"sources": "x.txt"}})
+
+
 def test_override_free_form_dicts(tmp_path):
     config = load_recipe(write(tmp_path, RECIPE), ["deepspeed.zero_optimization.stage=2"])
     assert config.deepspeed == {"zero_optimization": {"stage": 2}}
