@@ -302,3 +302,86 @@ def test_grad_norm_monitor_computes_total_norm() -> None:
     control = mon._on_before_optimizer_step(model, 0)
     assert control.log == {"harness/grad_norm": pytest.approx(5.0)}
     assert mon.history == [(1, pytest.approx(5.0))]
+
+
+# ---------------------------------------------------------- control through each framework's own mechanism
+class _Asks(HarnessCallback):
+    def __init__(self, control: HarnessControl) -> None:
+        self.control = control
+
+    def _on_train_batch_end(self) -> HarnessControl:
+        return self.control
+
+    def _on_validation_end(self) -> HarnessControl:
+        return self.control
+
+
+ASK_ALL = HarnessControl(stop_training=True, save=True, evaluate=True, log={"x": 1.0})
+
+
+def test_hf_adapter_sets_trainer_control_flags() -> None:
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    adapter = to_hf(_Asks(ASK_ALL))
+    control = TrainerControl()
+    state = TrainerState(global_step=2)
+    state.log_history.append({"loss": 1.0, "step": 2})
+    args = TrainingArguments(output_dir="unused", report_to=[])
+    assert adapter.on_step_end(args, state, control) is control
+    assert (control.should_training_stop, control.should_save, control.should_evaluate) == (True, True, True)
+    logs = {"loss": 1.0, "x": 5.0}
+    adapter.on_log(args, state, control, logs=logs)
+    assert logs == {"loss": 1.0, "x": 5.0}  # the framework's own key wins
+    adapter.on_step_end(args, state, control)
+    logs = {"loss": 1.0}
+    adapter.on_log(args, state, control, logs=logs)
+    assert logs == {"loss": 1.0, "x": 1.0} and state.log_history[-1] == {"loss": 1.0, "step": 2, "x": 1.0}
+
+
+def test_lightning_adapter_uses_should_stop_save_checkpoint_and_log(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from types import SimpleNamespace
+
+    saved, module_logs, logger_logs = [], [], []
+    lg = SimpleNamespace(log_metrics=lambda values, step: logger_logs.append((values, step)))
+    trainer = SimpleNamespace(
+        should_stop=False,
+        global_step=5,
+        sanity_checking=False,
+        checkpoint_callback=None,
+        default_root_dir=str(tmp_path),
+        save_checkpoint=saved.append,
+        loggers=[lg],
+        callback_metrics={},
+    )
+    module = SimpleNamespace(log=lambda key, value, **kw: module_logs.append((key, value)))
+    adapter = to_lightning(_Asks(ASK_ALL))
+    adapter._step_at_start = 4
+    with caplog.at_level("WARNING", logger="arctic_like.harness"):
+        adapter.on_train_batch_end(trainer, module, {"loss": 1.0}, None, 0)
+        adapter.on_validation_end(trainer, module)
+    assert trainer.should_stop is True
+    assert saved == [str(tmp_path / "checkpoints" / "harness-step=5.ckpt")] * 2
+    assert module_logs == [("x", 1.0)]  # inside on_train_batch_end Lightning allows pl_module.log
+    assert logger_logs == [({"x": 1.0}, 5)]  # on_validation_end it does not: straight to the loggers
+    assert caplog.text.count("Lightning has no public way to start validation") == 1
+
+
+def test_arctic_adapter_sets_trainer_control_and_merges_logs() -> None:
+    from types import SimpleNamespace
+
+    from arctic_like.trainer.state import TrainerControl
+
+    trainer = SimpleNamespace(control=TrainerControl(), state=SimpleNamespace(global_step=3), callbacks=[])
+    adapter = to_arctic(_Asks(ASK_ALL))
+    adapter.setup(trainer)
+    assert trainer.callbacks == adapter.callbacks
+    adapter._step_at_start = 2
+    adapter._post_step(trainer)
+    control = trainer.control
+    assert (control.should_training_stop, control.should_save, control.should_evaluate) == (True, True, True)
+    assert adapter._pre_log(trainer, {"loss": 2.0, "x": 9.0}) == {"x": 9.0, "loss": 2.0}
+    adapter._post_step(trainer)  # no new optimizer step: nothing fires
+    adapter.teardown(trainer)
+    assert trainer.callbacks == []
