@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="arctic-like", description="Train models from YAML recipes, every step hookable.")
     parser.add_argument("--traceback", action="store_true", help="show full tracebacks for user errors")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    # DeepSpeed's launcher appends --local_rank=N right after the module name; LOCAL_RANK (also set) is used.
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def recipe_command(
