@@ -156,7 +156,7 @@ def hf_trainer(
         eval_steps=eval_steps,
         save_strategy="steps" if save_steps else "no",
         save_steps=save_steps or 500,
-        logging_steps=3,
+        logging_steps=training_args.pop("logging_steps", 3),
         report_to=[],
         use_cpu=True,
         disable_tqdm=True,
@@ -189,6 +189,7 @@ def lightning_trainer(
     save_steps: int | None = 3,
     scores: Iterator[float] | None = None,
     nan_at: int | None = None,
+    **trainer_kwargs: Any,
 ) -> tuple[Any, Any]:
     import lightning.pytorch as pl
 
@@ -242,6 +243,7 @@ def lightning_trainer(
         limit_val_batches=1.0 if eval_steps else 0,
         default_root_dir=str(out),
         callbacks=[*(to_lightning(cb) for cb in callbacks), *extra],
+        **trainer_kwargs,
     )
     return trainer, LitLM()
 

@@ -13,7 +13,14 @@ import torch
 from arctic_like.harness import ArcticHarnessCallback, EarlyStopping, HarnessCallback, NaNGuard
 from arctic_like.trainer.exceptions import NonFiniteLossError
 from tests.harness.conftest import Run
-from tests.harness.frameworks import arctic_trainer, core, crafted_scores, hf_trainer, lightning_trainer
+from tests.harness.frameworks import (
+    Trace,
+    arctic_trainer,
+    core,
+    crafted_scores,
+    hf_trainer,
+    lightning_trainer,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -288,3 +295,47 @@ def test_arctic_state_goes_through_callback_states(tmp_path: Path) -> None:
     resumed.add_callback(direct)
     resumed.load_callback_states(states)
     assert direct.state_dict() == es.state_dict()
+
+
+ACCUMULATION_GOLDEN = [
+    ("train_start", 0, 0),
+    ("epoch_start", 0, 0),
+    *_steps(0, 2),
+    ("epoch_end", 0, 2),
+    ("train_end", 2),
+]
+
+
+def test_gradient_accumulation_one_train_batch_per_optimizer_step(tmp_path: Path) -> None:
+    """4 micro-batches, 2 per optimizer step: every framework fires the batch events once per step."""
+    traces = [Trace(), Trace(), Trace()]
+    hf = hf_trainer(
+        [traces[0]],
+        tmp_path / "hf",
+        max_steps=2,
+        eval_steps=None,
+        save_steps=None,
+        gradient_accumulation_steps=2,
+        logging_steps=1,
+    )
+    hf.train()
+    pl, module = lightning_trainer(
+        [traces[1]], tmp_path / "pl", max_steps=2, eval_steps=None, save_steps=None, accumulate_grad_batches=2
+    )
+    pl.fit(module)
+    al = arctic_trainer(
+        [traces[2]],
+        tmp_path / "al",
+        max_steps=2,
+        eval_steps=None,
+        save_steps=None,
+        gradient_accumulation_steps=2,
+        logging_steps=1,
+    )
+    al.train()
+    for trace in traces:
+        assert core(trace.calls) == ACCUMULATION_GOLDEN
+        assert len(trace.losses) == 2 and all(0.5 < x < 6.0 for x in trace.losses)
+    for trainer, trace in ((hf, traces[0]), (al, traces[2])):
+        logged = [h["loss"] for h in trainer.state.log_history if "loss" in h][:2]
+        assert logged == pytest.approx(trace.losses, rel=1e-4)
