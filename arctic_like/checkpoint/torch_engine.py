@@ -13,6 +13,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
 from arctic_like.checkpoint.base import CheckpointEngine
+from arctic_like.checkpoint.config import CheckpointEngineConfig
 from arctic_like.checkpoint.errors import CheckpointError
 from arctic_like.checkpoint.state import load_torch_file, rng_state, set_rng_state, unwrap_model
 
@@ -89,6 +90,15 @@ class TorchCheckpointEngine(CheckpointEngine):
     states, tokenizer and recipe — enough for a resumed run to continue bit-exactly."""
 
     name = "torch"
+
+    def __init__(self, trainer: Any, config: CheckpointEngineConfig) -> None:
+        super().__init__(trainer, config)
+        if hasattr(getattr(getattr(trainer, "engine", None), "wrapped", None), "save_checkpoint"):
+            raise CheckpointError(
+                f"checkpoint engine 'torch' (output_dir {self.output_dir}) cannot save a DeepSpeed run: "
+                "DeepSpeed keeps its own (possibly partitioned) optimizer and master weights. "
+                "Fix: use `type: deepspeed` for this checkpoint entry with `engine: deepspeed`."
+            )
 
     def _write(self, tmp: Path) -> None:
         trainer = self.trainer

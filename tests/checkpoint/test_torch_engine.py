@@ -228,3 +228,15 @@ def test_save_load_events_fire(make_engine):
     path = engine.save()
     engine.load(path)
     assert seen == [path, ("load", path)]
+
+
+def test_torch_engine_refuses_deepspeed_runs(make_engine, tmp_path):
+    engine, trainer = make_engine()
+
+    class FakeDeepSpeed:
+        def save_checkpoint(self, *args):
+            raise AssertionError("not called")
+
+    trainer.engine = type("Engine", (), {"wrapped": FakeDeepSpeed(), "unwrap": lambda self: trainer.model})()
+    with pytest.raises(CheckpointError, match=r"cannot save a DeepSpeed run.*Fix: use `type: deepspeed`"):
+        type(engine)(trainer, engine.config)
