@@ -97,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as done:  # --help / --version: argparse printed and wants to exit
             return int(done.code or 0)
         show_traceback = args.traceback
+        if args.local_rank is not None:
+            os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
         _check_overrides(args.overrides)
         _setup_logging(args.log_level)
         return args.func(args)

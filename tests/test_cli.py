@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -224,3 +225,73 @@ def test_sigkill_mid_write_keeps_previous_checkpoint(tmp_path):
         "checkpoint-6",
         "latest",
     ]
+
+
+def test_deepspeed_launcher_local_rank_flag(monkeypatch, capsys):
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert main(["--local_rank=1", "train", "no-such.yaml"]) == 2
+    assert os.environ["LOCAL_RANK"] == "1"
+    assert "recipe file 'no-such.yaml' does not exist" in capsys.readouterr().err
+
+
+# Only rank 1 is signalled, in the middle of step 2: every rank must stop after step 2 and save it.
+RANK1_SIGNAL = """
+import os, signal
+from arctic_like.trainer import CausalTrainer
+
+def stop_rank1(self, loss):
+    if self.global_rank == 1 and self.state.global_step + 1 == 2:
+        os.kill(os.getpid(), signal.SIGINT)
+    return loss
+
+class RankSignalTrainer(CausalTrainer):
+    name = "rank-signal"
+    callbacks = [("pre-backward", stop_rank1)]
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_torchrun_interrupt_on_one_rank_stops_all_at_same_step(tmp_path):
+    (tmp_path / "sig.py").write_text(RANK1_SIGNAL)
+    write_recipe(tmp_path, code="sig.py", type="rank-signal", micro_batch_size=2)
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")
+    }
+    env.update({"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "ARCTIC_LIKE_DIST_TIMEOUT_S": "60"})
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torchrun = Path(sys.executable).parent / "torchrun"
+    proc = subprocess.run(
+        [
+            str(torchrun),
+            "--nproc-per-node",
+            "2",
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+            "-m",
+            "arctic_like.cli",
+            "train",
+            "recipe.yaml",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output[-3000:]
+    for rank in (0, 1):
+        assert f"[rank {rank}] arctic-like: training interrupted by SIGINT at step 2" in output, output[
+            -3000:
+        ]
+    ckpts = tmp_path / "out" / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["checkpoint-2", "latest"]
+    assert {p.name for p in (ckpts / "checkpoint-2").glob("rng_state_rank*.pt")} == {
+        "rng_state_rank0.pt",
+        "rng_state_rank1.pt",
+    }
