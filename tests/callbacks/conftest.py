@@ -1,3 +1,3 @@
-from tests.integrations.conftest import make_trainer
+from tests.integrations.conftest import make_trainer, one_torch_thread
 
-__all__ = ["make_trainer"]
+__all__ = ["make_trainer", "one_torch_thread"]

@@ -1,6 +1,16 @@
 import pytest
+import torch
 
 from tests.integrations.recipe import build
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models run fastest single-threaded; intra-op threads only contend on a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
