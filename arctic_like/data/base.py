@@ -193,19 +193,24 @@ class DataFactory(Registrable, CallbackMixin):
         def tokenize(batch: dict[str, list[str]]) -> dict[str, list[list[int]]]:
             ids, labels = [], []
             for text, prompt, response in zip(batch["text"], batch["prompt"], batch["response"], strict=True):
-                if mask_prompt or not text:
-                    if not prompt and not response:
-                        raise ValueError(
-                            "an example has no text and no prompt/response. Fix: check the sources."
-                        )
+                # A prompt/response pair is tokenized in two pieces even for causal data, so training
+                # sees the same prompt tokens that greedy evaluation feeds the model.
+                if (prompt or response) and (mask_prompt or not text or text == prompt + response):
                     head = bos + tokenizer(prompt, add_special_tokens=False)["input_ids"]
                     tail = tokenizer(response, add_special_tokens=False)["input_ids"] + eos
                     ids.append(head + tail)
                     labels.append(([IGNORE_INDEX] * len(head) if mask_prompt else head) + tail)
-                else:
+                elif text and not mask_prompt:
                     tokens = bos + tokenizer(text, add_special_tokens=False)["input_ids"] + eos
                     ids.append(tokens)
                     labels.append(list(tokens))
+                elif text:
+                    raise ValueError(
+                        f"the {self.name!r} data factory needs prompt/response pairs, but an example has only "
+                        f"text. Fix: set prompt_field and response_field of the source, or use data.type: causal."
+                    )
+                else:
+                    raise ValueError("an example has no text and no prompt/response. Fix: check the sources.")
             return {"input_ids": ids, "labels": labels}
 
         def pack(batch: dict[str, list[list[int]]]) -> dict[str, list[list[int]]]:

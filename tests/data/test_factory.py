@@ -343,6 +343,38 @@ def test_sft_rows_need_prompt_or_text(tmp_path):
         SFTDataFactory(trainer, SFTDataConfig(sources=[str(path)]))()
 
 
+def test_sft_rows_with_only_text(tmp_path):
+    path = tmp_path / "text.jsonl"
+    path.write_text('{"text": "hello"}\n')
+    trainer = fake_trainer(tmp_path)
+    with pytest.raises(
+        ValueError, match=r"the 'sft' data factory needs prompt/response pairs, but an example has only text"
+    ):
+        SFTDataFactory(trainer, SFTDataConfig(sources=[str(path)]))()
+
+
+def test_causal_text_that_differs_from_the_pair_is_used_as_is(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text('{"text": "Q 1+1= A 2", "prompt": "1+1=", "response": "2"}\n' * 8)
+    factory = causal(tmp_path, sources=[str(path)], packing=False)
+    example = factory()[0].dataset[0]
+    assert factory.tokenizer.decode(example["input_ids"], skip_special_tokens=True) == "Q 1+1= A 2"
+
+
+def test_multi_process_ranks_see_disjoint_batches(tmp_path, monkeypatch):
+    import arctic_like.data.base as data_base
+
+    batches = []
+    for rank in (0, 1):
+        monkeypatch.setattr(data_base, "_dist", lambda rank=rank: (2, rank))
+        loader = causal(tmp_path, packing=False, micro_batch_size=2)()[0]
+        assert (loader.sampler.num_replicas, loader.sampler.rank) == (2, rank)
+        loader.sampler.set_epoch(3)
+        batches.append({tuple(row) for batch in loader for row in batch["input_ids"].tolist()})
+    assert len(batches[0]) == len(batches[1]) == 32
+    assert not batches[0] & batches[1]
+
+
 def test_base_class_is_usable_directly(tmp_path):
     trainer = fake_trainer(tmp_path)
     assert DataFactory(trainer, DataConfig(sources=[ADDITION], packing=False))()[0] is not None
