@@ -206,8 +206,9 @@ class DataFactory(Registrable, CallbackMixin):
                     labels.append(list(tokens))
                 elif text:
                     raise ValueError(
-                        f"the {self.name!r} data factory needs prompt/response pairs, but an example has only "
-                        f"text. Fix: set prompt_field and response_field of the source, or use data.type: causal."
+                        f"the {self.name!r} data factory needs prompt/response pairs, but an example has "
+                        f"only text. Fix: set prompt_field and response_field of the source, or use "
+                        f"data.type: causal."
                     )
                 else:
                     raise ValueError("an example has no text and no prompt/response. Fix: check the sources.")
