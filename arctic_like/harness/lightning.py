@@ -145,6 +145,7 @@ class LightningHarnessCallback(pl.Callback, Dispatcher):
 
     # -- Lightning hooks ------------------------------------------------------------------------------------
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._step_at_start = None
         self._event("_on_train_start", trainer, pl_module)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

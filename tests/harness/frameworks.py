@@ -260,7 +260,7 @@ class ScoredTrainer(CausalTrainer):
 
 
 def arctic_trainer(
-    callbacks: Sequence[HarnessCallback],
+    harness_callbacks: Sequence[HarnessCallback],
     out: Path,
     *,
     max_steps: int = 6,
@@ -306,7 +306,7 @@ def arctic_trainer(
     trainer.scores = scores
     if nan_at is not None:
         trainer.callbacks.append(("post-loss", _poison_at(nan_at)))
-    for cb in callbacks:
+    for cb in harness_callbacks:
         to_arctic(cb, trainer)
     return trainer
 

@@ -285,16 +285,29 @@ def test_arctic_state_goes_through_callback_states(tmp_path: Path) -> None:
             "stopped_step": None,
         }
     )
-    fresh = EarlyStopping(monitor="score", mode="min", patience=5)
-    resumed = arctic_trainer([fresh], tmp_path, max_steps=6, eval_steps=1, save_steps=None)
-    resumed.load_callback_states(states)
-    assert fresh.state_dict() == es.state_dict()
-    # A harness callback can also be added directly (as a recipe's ``callbacks:`` entry would be).
-    resumed.pop_callback(ArcticHarnessCallback)
-    direct = EarlyStopping(monitor="score", patience=5)
-    resumed.add_callback(direct)
-    resumed.load_callback_states(states)
-    assert direct.state_dict() == es.state_dict()
+    # A recipe's ``callbacks:`` entry can name a harness callback; auto-resume restores its state.
+    resumed = arctic_trainer(
+        [],
+        tmp_path,
+        max_steps=6,
+        eval_steps=1,
+        save_steps=4,
+        callbacks=[
+            {"path": "arctic_like.harness.EarlyStopping", "kwargs": {"monitor": "score", "patience": 5}}
+        ],
+        checkpoint=[
+            {"type": "torch", "save_every_n_steps": 4, "save_end_of_training": False, "auto_resume": True}
+        ],
+    )
+    assert resumed.state.global_step == 4
+    restored = [cb for cb in resumed.hf_callbacks if isinstance(cb, EarlyStopping)]
+    assert len(restored) == 1 and restored[0].state_dict() == es.state_dict()
+    adapters = {
+        id(fn.__self__)
+        for _, fn in resumed.callbacks
+        if isinstance(getattr(fn, "__self__", None), ArcticHarnessCallback)
+    }
+    assert len(adapters) == 1  # the recipe's harness callback drives the trainer through one arctic adapter
 
 
 ACCUMULATION_GOLDEN = [
