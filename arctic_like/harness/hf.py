@@ -17,6 +17,7 @@ from arctic_like.harness.core import (
     Dispatcher,
     HarnessCallback,
     HarnessControl,
+    HarnessError,
     StepLosses,
     float_dict,
     logger,
@@ -55,7 +56,12 @@ class HFHarnessCallback(TrainerCallback, ExportableState, Dispatcher):
     bound: ClassVar[HarnessCallback]
 
     def __init__(self) -> None:
-        Dispatcher.__init__(self, self.bound)
+        bound = type(self).__dict__.get("bound")
+        if bound is None:
+            raise HarnessError(
+                "HFHarnessCallback is built by to_hf(callback). Fix: call to_hf(your_callback)."
+            )
+        Dispatcher.__init__(self, bound)
         self._epoch = 0
         self._losses = StepLosses()
         self._loss_is_sum = False

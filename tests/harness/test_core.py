@@ -150,6 +150,13 @@ def test_var_arguments_and_non_callbacks_are_rejected() -> None:
         to_lightning(3)
 
 
+def test_hf_adapter_class_is_not_built_by_hand() -> None:
+    from arctic_like.harness.hf import HFHarnessCallback
+
+    with pytest.raises(HarnessError, match=r"HFHarnessCallback is built by to_hf\(callback\)"):
+        HFHarnessCallback()
+
+
 def test_missing_lightning_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "arctic_like.harness.lightning", None)
     with pytest.raises(
