@@ -356,11 +356,11 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             f"micro-batch {self.batches_in_epoch} of the epoch)"
         )
         if self.config.nonfinite_loss == "skip":
-            logger.warning("non-finite loss %s at %s: skipping this micro-batch", float(loss), where)
+            logger.warning("non-finite loss %s at %s: skipping this micro-batch", float(loss.detach()), where)
             raise SkipStep(f"non-finite loss at {where}")
         raise NonFiniteLossError(
-            f"non-finite loss ({float(loss)}) at {where}. Fix: lower the learning rate, check the data, "
-            "or set nonfinite_loss: skip to skip such micro-batches."
+            f"non-finite loss ({float(loss.detach())}) at {where}. Fix: lower the learning rate, check the "
+            "data, or set nonfinite_loss: skip to skip such micro-batches."
         )
 
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

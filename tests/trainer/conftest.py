@@ -1,4 +1,5 @@
 import pytest
+import torch
 
 from arctic_like.trainer import CausalTrainer
 from tests.trainer.helpers import EVENTS
@@ -22,3 +23,12 @@ class RecordingTrainer(CausalTrainer):
 @pytest.fixture
 def recording_trainer_type() -> str:
     return RecordingTrainer.name
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
