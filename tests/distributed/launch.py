@@ -128,7 +128,7 @@ def torchrun_command(recipe: Path, nproc: int = 2) -> list[str]:
 
 
 def deepspeed_command(recipe: Path, nproc: int = 2) -> list[str]:
-    """DeepSpeed's launcher; ``--no_local_rank``: the CLI reads ``LOCAL_RANK`` from the environment."""
+    """DeepSpeed's launcher, as a user types it (it appends ``--local_rank=N``, which the CLI accepts)."""
     return [
         str(BIN / "deepspeed"),
         "--num_gpus",
@@ -137,7 +137,6 @@ def deepspeed_command(recipe: Path, nproc: int = 2) -> list[str]:
         "127.0.0.1",
         "--master_port",
         str(free_port()),
-        "--no_local_rank",
         "--module",
         "arctic_like.cli",
         "train",
