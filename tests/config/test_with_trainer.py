@@ -37,7 +37,6 @@ def recipe(tmp_path, **extra):
     }
 
 
-@pytest.mark.slow
 def test_build_and_train_the_causal_trainer(tmp_path):
     from arctic_like.trainer import Trainer
 
@@ -51,7 +50,6 @@ def test_build_and_train_the_causal_trainer(tmp_path):
     assert trainer.state.global_step == 2
 
 
-@pytest.mark.slow
 def test_sft_trainer_gets_the_sft_data_factory(tmp_path):
     trainer = build_trainer(recipe(tmp_path, type="sft"))
     assert trainer.name == "sft" and type(trainer.data_factory).__name__ == "SFTDataFactory"

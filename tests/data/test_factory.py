@@ -303,7 +303,6 @@ def test_compute_metrics_several_tasks_and_none(tmp_path):
     assert causal(tmp_path, sources=[str(path)]).compute_metrics(None, tok) == {}
 
 
-@pytest.mark.slow
 def test_compute_metrics_with_a_real_tiny_model(tmp_path):
     from transformers import AutoConfig, AutoModelForCausalLM
 
