@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from arctic_like.harness import ArcticHarnessCallback, EarlyStopping, HarnessCallback, NaNGuard
+from arctic_like.harness import (
+    ArcticHarnessCallback,
+    EarlyStopping,
+    HarnessCallback,
+    HarnessError,
+    NaNGuard,
+    to_hf,
+)
 from arctic_like.trainer.exceptions import NonFiniteLossError
 from tests.harness.conftest import Run
 from tests.harness.frameworks import (
@@ -352,3 +359,22 @@ def test_gradient_accumulation_one_train_batch_per_optimizer_step(tmp_path: Path
     for trainer, trace in ((hf, traces[0]), (al, traces[2])):
         logged = [h["loss"] for h in trainer.state.log_history if "loss" in h][:2]
         assert logged == pytest.approx(trace.losses, rel=1e-4)
+
+
+class Boom(HarnessCallback):
+    def _on_train_batch_end(self, current_step: int) -> None:
+        if current_step == 2:
+            raise ValueError("boom at step 2")
+
+
+def test_exception_event_in_lightning_and_arctic(tmp_path: Path) -> None:
+    pl_crash, al_crash = CrashRecorder(), CrashRecorder()
+    pl, module = lightning_trainer([Boom(), pl_crash], tmp_path / "pl", eval_steps=None, save_steps=None)
+    with pytest.raises(ValueError, match="boom at step 2"):
+        pl.fit(module)
+    al = arctic_trainer([Boom(), al_crash], tmp_path / "al", eval_steps=None, save_steps=None)
+    with pytest.raises(ValueError, match="boom at step 2"):
+        al.train()
+    assert pl_crash.seen == al_crash.seen == [(2, "ValueError")]
+    with pytest.raises(HarnessError, match=r"CrashRecorder\._on_exception: HuggingFace Trainer never fires"):
+        to_hf(type("CrashRecorder", (CrashRecorder,), {"optional_events": frozenset()})())
