@@ -138,6 +138,11 @@ def test_grad_norm_and_step_timer_values_reach_the_log_history(
     norms = dict(run.grad_norm.history)
     assert [h["harness/grad_norm"] for h in logged] == pytest.approx([norms[3], norms[6]])
     assert all(h["samples_per_second"] > 0 and "loss" in h for h in logged)
+    # learning_rate at batch end is the one the step used, which is also what the framework logs.
+    lines = {r["step"]: r for r in map(json.loads, (run.out / "loss.jsonl").read_text().splitlines())}
+    assert [lines[h["step"]]["learning_rate"] for h in logged] == pytest.approx(
+        [h["learning_rate"] for h in logged]
+    )
     assert run.timer.steps == 6 and run.timer.samples == 24
     assert run.nan_guard.tripped_step is None
 
