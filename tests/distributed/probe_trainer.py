@@ -7,7 +7,8 @@ nothing already written); environment variables make it misbehave on purpose:
 ``PROBE_KILL_STEP`` (with ``PROBE_KILL=1``): SIGKILL this process after that optimizer step.
 ``PROBE_KILL_IN_SAVE_STEP`` (with ``PROBE_KILL=1``): SIGKILL while the checkpoint of that step is being
 written (the files are in the temporary directory, the manifest is not).
-``PROBE_NAN_STEP``: make the first micro-batch loss of that optimizer step NaN (once).
+``PROBE_NAN_STEP``: make the first micro-batch loss of that optimizer step NaN (once; only on rank
+``PROBE_NAN_RANK`` when that is set).
 ``PROBE_STEP_SLEEP_S``: sleep after every optimizer step (gives a test time to send a signal).
 ``PROBE_WATCH_DIR``: record (audit hook, from import on) every file or directory this process creates,
 writes, renames or deletes below that directory; written to ``writes-rank<r>.jsonl`` at the end of training.
@@ -119,6 +120,9 @@ def _after_init(self: Any) -> None:
 
 def _loss(self: Any, loss: torch.Tensor) -> torch.Tensor:
     step = self.state.global_step + 1
+    rank = _env_int("PROBE_NAN_RANK")
+    if rank is not None and rank != self.global_rank:
+        return loss
     if _env_int("PROBE_NAN_STEP") == step and self.accumulation_start and not self.__dict__.get("_probe_nan"):
         self._probe_nan = True  # once: a skipped window does not advance the step, the next one must be fine
         return loss * float("nan")

@@ -85,6 +85,6 @@ def test_callback_raising_on_one_rank_ends_the_whole_run(tmp_path: Path) -> None
     assert result.returncode != 0
     assert "RuntimeError: probe failure on rank 1 at step 2" in result.output
     raised_at = events(tmp_path / "probe", "step", rank=1)[-1]["time"]
-    assert ended - raised_at < COLLECTIVE_TIMEOUT_S
+    assert ended - raised_at < COLLECTIVE_TIMEOUT_S / 2  # the peer's death is noticed, not timed out
     assert max(e["step"] for e in events(tmp_path / "probe", "step", rank=0)) <= 3
     assert not events(tmp_path / "probe", "train-end", rank=0)
