@@ -352,6 +352,9 @@ class HFCallbackSupport:
     def call_hf_event(self, event: str, **kwargs: Any) -> Any:
         """Call ``event`` on every HF-style callback as HF does; a returned control replaces ours."""
         control = getattr(self, "control", None)
+        callbacks = [cb for cb in self.hf_callbacks if getattr(cb, event, None) is not None]
+        if not callbacks:
+            return control
         args = self.hf_args
         state = getattr(self, "state", None)
         full = {
@@ -365,10 +368,8 @@ class HFCallbackSupport:
             **kwargs,
         }
         timer = self.__dict__.get("_hf_timer")
-        for cb in list(self.hf_callbacks):
-            method = getattr(cb, event, None)
-            if method is None:
-                continue
+        for cb in callbacks:
+            method = getattr(cb, event)
             start = time.perf_counter() if timer is not None else 0.0
             try:
                 result = method(args, state, control, **full)
@@ -441,7 +442,8 @@ class HFCallbackSupport:
 
     def _hf_evaluate(self, metrics: Any) -> None:
         self.call_hf_event("on_evaluate", metrics=metrics)
-        _update_best_metric(self.hf_args, getattr(self, "state", None), metrics)
+        if self.hf_callbacks:
+            _update_best_metric(self.hf_args, getattr(self, "state", None), metrics)
 
 
 def _is_ours(cb: Any) -> bool:

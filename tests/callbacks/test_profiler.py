@@ -42,3 +42,18 @@ def test_off_means_untouched_and_pop_restores(make_trainer):
     trainer.pop_callback(prof)
     assert [e[1] for e in trainer.callbacks] == original
     assert "_hf_timer" not in trainer.__dict__
+
+
+def noted_save(self):
+    time.sleep(0.001)
+
+
+def test_profiles_class_callbacks_and_factories(make_trainer):
+    trainer = make_trainer(max_steps=2, save_steps=2)
+    trainer.checkpoint_engines[0].callbacks.append(("post-save", noted_save))
+    prof = trainer.add_callback(CallbackProfiler())
+    trainer.train()
+    rows = prof.rows()
+    save = next(r for r in rows if r["callback"].endswith("noted_save"))
+    assert save["owner"] == "checkpoint_engines[0]:TorchCheckpointEngine" and save["calls"] == 1
+    assert any(r["owner"] == "CausalTrainer" and r["event"] == "pre-train" for r in rows)

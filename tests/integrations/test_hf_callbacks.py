@@ -186,3 +186,9 @@ def test_gradients_seen_at_pre_optimizer_step(make_trainer):
     trainer.train()
     assert len(norms) == 2 and all(n > 0 for n in norms)
     assert all(p.grad is None or torch.count_nonzero(p.grad) == 0 for p in trainer.model.parameters())
+
+
+def test_no_hf_callbacks_means_no_training_arguments(make_trainer):
+    trainer = make_trainer(max_steps=2, eval_steps=1)
+    trainer.train()
+    assert "_hf_args" not in trainer.__dict__
