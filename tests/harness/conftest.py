@@ -2,31 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-from arctic_like.harness import GradNormMonitor, LossLogger, NaNGuard, StepTimer
-from tests.harness.frameworks import Trace, arctic_trainer, hf_trainer, lightning_trainer
-
-
-@dataclass
-class Run:
-    """One training run and the harness callbacks it drove."""
-
-    trainer: Any
-    out: Path
-    trace: Trace = field(default_factory=Trace)
-    loss_logger: LossLogger | None = None
-    grad_norm: GradNormMonitor = field(default_factory=GradNormMonitor)
-    timer: StepTimer = field(default_factory=StepTimer)
-    nan_guard: NaNGuard = field(default_factory=NaNGuard)
-
-    @property
-    def callbacks(self) -> list[Any]:
-        return [self.trace, self.loss_logger, self.grad_norm, self.timer, self.nan_guard]
+from arctic_like.harness import LossLogger
+from tests.harness.frameworks import Run, arctic_trainer, hf_trainer, lightning_trainer
 
 
 @pytest.fixture(scope="session")

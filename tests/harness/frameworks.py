@@ -5,13 +5,22 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from arctic_like.harness import HarnessCallback, to_arctic, to_hf, to_lightning
+from arctic_like.harness import (
+    GradNormMonitor,
+    HarnessCallback,
+    LossLogger,
+    NaNGuard,
+    StepTimer,
+    to_arctic,
+    to_hf,
+    to_lightning,
+)
 from arctic_like.trainer import CausalTrainer
 
 SEQ, BATCH, N_TRAIN, N_EVAL = 16, 4, 16, 4  # 4 optimizer steps per epoch
@@ -316,3 +325,20 @@ def _poison_at(step: int) -> Any:
         return loss * math.nan if trainer.state.global_step + 1 == step else loss
 
     return poison
+
+
+@dataclass
+class Run:
+    """One training run and the harness callbacks it drove."""
+
+    trainer: Any
+    out: Path
+    trace: Trace = field(default_factory=Trace)
+    loss_logger: LossLogger | None = None
+    grad_norm: GradNormMonitor = field(default_factory=GradNormMonitor)
+    timer: StepTimer = field(default_factory=StepTimer)
+    nan_guard: NaNGuard = field(default_factory=NaNGuard)
+
+    @property
+    def callbacks(self) -> list[Any]:
+        return [self.trace, self.loss_logger, self.grad_norm, self.timer, self.nan_guard]

@@ -19,8 +19,8 @@ from arctic_like.harness import (
     to_hf,
 )
 from arctic_like.trainer.exceptions import NonFiniteLossError
-from tests.harness.conftest import Run
 from tests.harness.frameworks import (
+    Run,
     Trace,
     arctic_trainer,
     core,
