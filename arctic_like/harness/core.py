@@ -117,8 +117,15 @@ class HarnessCallback:
 
     @property
     def state_key(self) -> str:
-        """Key of this callback's state in every framework's checkpoints (``Harness[<class>]`` by default)."""
-        return f"Harness[{type(self).__name__}]"
+        """Key of this callback's state in every framework's checkpoints (``Harness[<class>]`` by default).
+
+        Assign a different one to run two instances of one class in a trainer.
+        """
+        return self.__dict__.get("_state_key") or f"Harness[{type(self).__name__}]"
+
+    @state_key.setter
+    def state_key(self, value: str) -> None:
+        self.__dict__["_state_key"] = value
 
     def state_dict(self) -> dict[str, Any]:
         """JSON-serialisable state to put into checkpoints (default: none)."""

@@ -150,6 +150,15 @@ def test_var_arguments_and_non_callbacks_are_rejected() -> None:
         to_lightning(3)
 
 
+def test_state_key_names_the_class_and_can_be_set() -> None:
+    first, second = EarlyStopping(), EarlyStopping()
+    second.state_key = "Harness[EarlyStopping]-2"
+    assert first.state_key == "Harness[EarlyStopping]"
+    assert to_lightning(second).state_key == "Harness[EarlyStopping]-2"
+    assert type(to_hf(second)).__name__ == "Harness[EarlyStopping]-2"
+    assert to_arctic(second).state_key == "Harness[EarlyStopping]-2"
+
+
 def test_hf_adapter_class_is_not_built_by_hand() -> None:
     from arctic_like.harness.hf import HFHarnessCallback
 
