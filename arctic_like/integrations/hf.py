@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from transformers import TrainingArguments
+from transformers import TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ExportableState
 
 logger = logging.getLogger("arctic_like.integrations.hf")
@@ -379,7 +379,7 @@ class HFCallbackSupport:
                 exc.add_note(f"raised by HF callback {_describe(cb)}.{event}")
                 raise
             finally:
-                if timer is not None:
+                if timer is not None and not _inherited_noop(cb, event):
                     timer(f"hf:{event}", f"{type(cb).__qualname__}.{event}", time.perf_counter() - start)
             if result is not None and result is not control:
                 control = self._hf_adopt_control(result)
@@ -449,6 +449,11 @@ class HFCallbackSupport:
 def _is_ours(cb: Any) -> bool:
     """True for arctic_like callbacks, which get ``setup(trainer)``/``teardown(trainer)``."""
     return callable(getattr(cb, "setup", None)) and getattr(cb, "__arctic_like_callback__", False)
+
+
+def _inherited_noop(cb: Any, event: str) -> bool:
+    """True when ``cb`` only has ``TrainerCallback``'s empty implementation of ``event``."""
+    return getattr(type(cb), event, None) is getattr(TrainerCallback, event, None)
 
 
 def _update_best_metric(args: TrainingArguments, state: Any, metrics: Any) -> None:
