@@ -415,10 +415,11 @@ class HFCallbackSupport:
                 "the checkpoint holds state for callbacks not attached to this run, ignored: %s",
                 sorted(leftover),
             )
-        # HF fills the state before on_train_begin; a trainer that does it inside train() is helped here.
+        # HF fills the state before on_train_begin (a resumed state may hold an older horizon); the trainer
+        # sets the same values in train(), after its pre-train callbacks.
         state, config = getattr(self, "state", None), getattr(self, "config", None)
         horizon = getattr(self, "training_horizon", None)
-        if state is not None and horizon and not state.max_steps:
+        if state is not None and horizon:
             state.max_steps = int(horizon)
             state.num_train_epochs = int(getattr(self, "num_epochs", 0) or _cfg(config, "epochs", 1))
             state.logging_steps = int(_cfg(config, "logging_steps", state.logging_steps))

@@ -2,6 +2,7 @@
 
 import copy
 
+import pytest
 import transformers
 
 # Events whose global_step is compared too (HF's on_optimizer_step runs before its step counter moves).
@@ -87,6 +88,7 @@ def hf_trace(trainer, tmp_path) -> list:
     return recorder.events
 
 
+@pytest.mark.slow
 def test_trace_matches_hf_trainer(make_trainer, tmp_path):
     trainer = make_trainer(
         max_steps=4,
