@@ -39,8 +39,6 @@ HF_EVENT_MAP: dict[str, tuple[str, ...]] = {
     "post-prediction-step": ("on_prediction_step",),
 }
 
-_STRATEGIES = ("steps", "epoch", "no")
-
 
 class CallbackSpecError(ValueError):
     """A recipe ``callbacks:`` entry that cannot be turned into a callback."""
@@ -51,11 +49,10 @@ class CallbackStateError(ValueError):
 
 
 def _flow_exceptions() -> tuple[type[BaseException], ...]:
-    """The trainer's control-flow exceptions, which must pass through untouched."""
-    try:
-        from arctic_like.trainer.exceptions import TrainerFlowException
-    except ImportError:  # the trainer layer is optional for the bridge itself
-        return ()
+    """The trainer's control-flow exceptions, which must pass through untouched (imported late: the
+    trainer package imports this module)."""
+    from arctic_like.trainer.exceptions import TrainerFlowException
+
     return (TrainerFlowException,)
 
 
@@ -184,6 +181,18 @@ def _state_key(cb: Any) -> str:
     return str(getattr(cb, "state_key", None) or type(cb).__name__)
 
 
+def _saved_under(cb: Any) -> str | None:
+    """The key a callback's state is saved under in ``callback_states()``, None if it has no state.
+
+    Several HF ``ExportableState`` callbacks of one class share their class name (stored as a list, as in
+    HF); any other clash would lose a state."""
+    if _is_stateful(cb):
+        return _state_key(cb)
+    if isinstance(cb, ExportableState):
+        return type(cb).__name__
+    return None
+
+
 def _describe(cb: Any) -> str:
     return f"{type(cb).__module__}.{type(cb).__qualname__}"
 
@@ -248,10 +257,10 @@ class HFCallbackSupport:
         """
         cb = callback() if isinstance(callback, type) else callback
         self._hf_install()
-        if _is_stateful(cb):
-            key = _state_key(cb)
+        key = _saved_under(cb)
+        if key is not None:
             for other in self.hf_callbacks:
-                if _is_stateful(other) and _state_key(other) == key:
+                if _saved_under(other) == key and (_is_stateful(cb) or _is_stateful(other)):
                     raise CallbackStateError(
                         f"cannot add {_describe(cb)}: its state_key {key!r} is already used by "
                         f"{_describe(other)} on this trainer. Fix: give one of them a different `state_key` "

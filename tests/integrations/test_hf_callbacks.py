@@ -192,3 +192,11 @@ def test_no_hf_callbacks_means_no_training_arguments(make_trainer):
     trainer = make_trainer(max_steps=2, eval_steps=1)
     trainer.train()
     assert "_hf_args" not in trainer.__dict__
+
+
+def test_our_state_key_may_not_shadow_an_hf_stateful_callback(make_trainer):
+    trainer = make_trainer()
+    trainer.add_callback(transformers.EarlyStoppingCallback())
+    trainer.add_callback(transformers.EarlyStoppingCallback())  # HF keeps several as a list
+    with pytest.raises(CallbackStateError, match=r"'EarlyStoppingCallback' is already used by transformers"):
+        trainer.add_callback(EarlyStopping(state_key="EarlyStoppingCallback"))
