@@ -254,6 +254,8 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         }
         self.log(metrics)
         self._maybe_save(end_of_training=True)
+        if state.is_world_process_zero:
+            logger.info("%s", self.summary(metrics))
         if self.stop_signal is not None:
             logger.warning(
                 "training stopped by signal %d at step %d; resume from %s",
@@ -524,8 +526,8 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         logs = {**logs, "epoch": self.state.epoch}
         self.state.log_history.append({**logs, "step": self.state.global_step})
         self.control.should_log = False
-        if logger.isEnabledFor(logging.INFO):
-            logger.info("step %d: %s", self.state.global_step, _format_logs(logs))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("step %d: %s", self.state.global_step, _format_logs(logs))
         return logs
 
     def checkpoint(self) -> Path | None:
@@ -535,6 +537,20 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         paths = [engine.save() for engine in engines]
         self.control.should_save = False
         return paths[0] if paths else None
+
+    def summary(self, metrics: dict[str, float]) -> str:
+        """One line on the finished run: steps, time, training loss and the last evaluation's metrics."""
+        state = self.state
+        text = (
+            f"training done: {state.global_step} steps in {metrics['train_runtime']:.1f}s "
+            f"({metrics['train_steps_per_second']:.2f} steps/s), train_loss={metrics['train_loss']:.4g}"
+        )
+        evals = [e for e in state.log_history if any(k.startswith("eval_") for k in e)]
+        last_eval = evals[-1] if evals else None
+        if last_eval is not None:
+            shown = {k: v for k, v in last_eval.items() if k.startswith("eval_")}
+            text += f"; evaluation at step {last_eval['step']}: {_format_logs(shown)}"
+        return text
 
     def _latest_checkpoint(self) -> Path | None:
         for engine in self.checkpoint_engines:
