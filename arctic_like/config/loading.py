@@ -242,8 +242,11 @@ def _check_override_path(
 
 
 def _expand_shorthands(raw: dict[str, Any]) -> None:
-    """Write shorthand list entries (``sources: [addition]``, ``checkpoint: [torch]``) as mappings, in place,
-    so overrides can address their fields."""
+    """Write shorthands (``optimizer: sgd``, ``sources: [addition]``, ``checkpoint: [torch]``) as mappings, in
+    place, so overrides can address their fields."""
+    for part in ("tokenizer", "data", "model", "optimizer", "scheduler"):
+        if isinstance(raw.get(part), str):
+            raw[part] = {"type": raw[part]}
     data = raw.get("data")
     if isinstance(data, dict):
         for key in ("sources", "eval_sources"):

@@ -264,6 +264,8 @@ def _validate_part(trainer_cls: type | None, part: str, value: Any) -> PartConfi
     elif isinstance(value, dict):
         type_name = value.get("type")
         data = dict(value)
+    elif isinstance(value, str):
+        type_name, data = value, {}  # `optimizer: sgd` is short for `optimizer: {type: sgd}`
     elif value is None:
         type_name, data = None, {}
     else:

@@ -226,6 +226,10 @@ def test_override_fields_of_shorthand_entries(tmp_path):
     )
     assert config.data.sources[0].digits == 3 and config.data.sources[1].text_field == "body"
     assert config.checkpoint[0].save_total_limit == 2
+    config = load_recipe(
+        {"model": {"config": {"model_type": "gpt2"}}, "optimizer": "sgd"}, ["optimizer.momentum=0.5"]
+    )
+    assert config.optimizer.type == "sgd" and config.optimizer.momentum == 0.5
     with pytest.raises(RecipeError, match=r"data\.sources\[0\]: cannot tell the format of 'x\.txt'"):
         load_recipe({"model": {"config": {"model_type": "gpt2"}}, "data": {"sources": "x.txt"}})
 

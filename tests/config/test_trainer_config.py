@@ -213,3 +213,33 @@ def test_import_code_file_registers_and_is_idempotent(tmp_path):
     assert TrainerConfig(type="from-file", model=TINY).trainer_class() is module.T
     with pytest.raises(FileNotFoundError, match="does not exist"):
         import_code_file(tmp_path / "missing.py")
+
+
+def test_factory_config_must_subclass_the_part_config():
+    from arctic_like.config import BaseConfig
+
+    class Loose(BaseConfig):
+        lr: float = 0.1
+
+    from arctic_like.optimizer import OptimizerFactory
+
+    class BadFactory(OptimizerFactory):
+        name = "bad-config-factory"
+        config = Loose
+
+    with pytest.raises(
+        ValidationError, match=r"BadFactory\.config must be a OptimizerConfig subclass.*Fix: set `config = "
+    ):
+        TrainerConfig(model=TINY, optimizer={"type": "bad-config-factory"})
+
+
+def test_part_type_must_be_a_string():
+    with pytest.raises(ValidationError, match=r"optimizer\.type\n  type must be a string, got 3"):
+        TrainerConfig(model=TINY, optimizer={"type": 3})
+
+
+def test_part_given_as_a_type_name():
+    config = TrainerConfig(model=TINY, optimizer="sgd", scheduler="wsd")
+    assert isinstance(config.optimizer, SGDConfig) and config.scheduler.type == "wsd"
+    with pytest.raises(ValidationError, match=r"optimizer\n  Input should be a valid dictionary"):
+        TrainerConfig(model=TINY, optimizer=["adamw"])
