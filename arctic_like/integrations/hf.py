@@ -219,7 +219,8 @@ class HFCallbackSupport:
 
     It provides ``add_callback``, ``pop_callback``, ``remove_callback``, ``callback_states``,
     ``load_callback_states``, ``hf_args`` and ``hf_callbacks``. Its ``post_init_callback`` resolves the
-    recipe's ``callbacks:``, installs the bridge and fires ``on_init_end``.
+    recipe's ``callbacks:`` and fires ``on_init_end``. The bridge entries are appended to the trainer's
+    ``callbacks`` when the first HF-style callback is added, so a trainer without any has none.
     """
 
     # ----- public API -------------------------------------------------------------------------------------
@@ -347,8 +348,7 @@ class HFCallbackSupport:
 
     # ----- event bridge -----------------------------------------------------------------------------------
     def post_init_callback(self) -> None:
-        """Resolve the recipe's ``callbacks:``, install the bridge, then fire HF ``on_init_end``."""
-        self._hf_install()
+        """Resolve the recipe's ``callbacks:`` (the first installs the bridge), then fire ``on_init_end``."""
         config = getattr(self, "config", None)
         for i, spec in enumerate(getattr(config, "callbacks", None) or []):
             try:
@@ -549,4 +549,5 @@ def _bridge_entries() -> Iterable[tuple[str, Callable[..., Any]]]:
     ]
     for _, fn in entries:
         fn.__al_hf_bridge__ = True  # type: ignore[attr-defined]
+        fn.__qualname__ = f"hf_bridge.{fn.__name__}"  # how chain tables and error notes name it
     return entries

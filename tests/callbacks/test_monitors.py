@@ -7,7 +7,14 @@ import math
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from arctic_like.callbacks import GradNormMonitor, JsonLogger, LossPlot, TensorBoardLogger, TextSamples
+from arctic_like.callbacks import (
+    GradNormMonitor,
+    JsonLogger,
+    LossPlot,
+    PrinterCallback,
+    TensorBoardLogger,
+    TextSamples,
+)
 
 
 def test_grad_norms_are_added_to_the_logs(make_trainer):
@@ -43,6 +50,7 @@ def test_grad_norm_warns_on_nan_and_explosion(caplog):
 
 def test_grad_norm_removed_hook_on_pop(make_trainer):
     trainer = make_trainer()
+    trainer.add_callback(PrinterCallback())  # installs the HF bridge
     before = list(trainer.callbacks)
     cb = trainer.add_callback(GradNormMonitor())
     assert len(trainer.callbacks) == len(before) + 1

@@ -34,6 +34,7 @@ def test_profiles_runtime_class_and_hf_callbacks(make_trainer, tmp_path):
 def test_off_means_untouched_and_pop_restores(make_trainer):
     trainer = make_trainer(max_steps=1)
     trainer.callbacks.append(("post-step", slow_post_step))
+    trainer.add_callback(transformers.PrinterCallback)  # installs the HF bridge
     original = [e[1] for e in trainer.callbacks]
     assert "_hf_timer" not in trainer.__dict__
     prof = trainer.add_callback(CallbackProfiler())

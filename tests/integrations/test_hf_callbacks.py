@@ -192,6 +192,7 @@ def test_no_hf_callbacks_means_no_training_arguments(make_trainer):
     trainer = make_trainer(max_steps=2, eval_steps=1)
     trainer.train()
     assert "_hf_args" not in trainer.__dict__
+    assert not any("hf_bridge" in e[1].__qualname__ for e in trainer.callbacks)
 
 
 def test_our_state_key_may_not_shadow_an_hf_stateful_callback(make_trainer):
