@@ -130,7 +130,7 @@ def _split_path(text: str, override: str) -> list[Key]:
 
 
 def _unwrap(annotation: Any) -> Any:
-    """Strip Annotated, SerializeAsAny and Optional from an annotation."""
+    """Strip ``Annotated`` (which is how ``SerializeAsAny`` appears) and ``Optional`` from an annotation."""
     while True:
         origin = typing.get_origin(annotation)
         if origin is typing.Annotated:
@@ -140,11 +140,6 @@ def _unwrap(annotation: Any) -> Any:
             if len(args) != 1:
                 return annotation
             annotation = args[0]
-        elif annotation.__class__.__name__ == "SerializeAsAny" or (
-            hasattr(annotation, "__origin__")
-            and getattr(annotation.__origin__, "__name__", "") == "SerializeAsAny"
-        ):
-            annotation = typing.get_args(annotation)[0]
         else:
             return annotation
 
