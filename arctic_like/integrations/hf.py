@@ -267,6 +267,8 @@ class HFCallbackSupport:
                         f"{_describe(other)} on this trainer. Fix: give one of them a different `state_key` "
                         f"(e.g. {type(cb).__name__}(..., state_key='{key}-2')) or remove the other first."
                     )
+        if key is None and any(type(other) is type(cb) for other in self.hf_callbacks):
+            logger.warning("adding a second %s to this trainer; both will run", _describe(cb))
         self.hf_callbacks.append(cb)
         self._hf_restore(len(self.hf_callbacks) - 1)
         cb = self.hf_callbacks[-1]

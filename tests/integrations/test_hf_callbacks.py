@@ -201,3 +201,11 @@ def test_our_state_key_may_not_shadow_an_hf_stateful_callback(make_trainer):
     trainer.add_callback(transformers.EarlyStoppingCallback())  # HF keeps several as a list
     with pytest.raises(CallbackStateError, match=r"'EarlyStoppingCallback' is already used by transformers"):
         trainer.add_callback(EarlyStopping(state_key="EarlyStoppingCallback"))
+
+
+def test_adding_the_same_class_twice_warns(make_trainer, caplog):
+    trainer = make_trainer()
+    trainer.add_callback(transformers.PrinterCallback)
+    trainer.add_callback(transformers.PrinterCallback)
+    assert "adding a second transformers.trainer_callback.PrinterCallback" in caplog.text
+    assert len(trainer.hf_callbacks) == 2
