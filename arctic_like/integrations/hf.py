@@ -155,6 +155,10 @@ def training_arguments_from_config(config: Any, **overrides: Any) -> TrainingArg
         "disable_tqdm": not bool(getattr(config, "progress", True)),
         "report_to": "none",
     }
+    optimizer = getattr(config, "optimizer", None)
+    for ours, theirs in (("lr", "learning_rate"), ("weight_decay", "weight_decay")):
+        if getattr(optimizer, ours, None) is not None:
+            kwargs[theirs] = float(getattr(optimizer, ours))
     if eval_strategy != "no":
         kwargs["metric_for_best_model"] = "eval_loss"
         kwargs["greater_is_better"] = False

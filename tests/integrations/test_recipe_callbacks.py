@@ -87,8 +87,10 @@ def test_training_arguments_mirror_the_recipe(tmp_path):
         max_grad_norm=None,
         device="cpu",
         progress=False,
+        optimizer=types.SimpleNamespace(lr=3e-4, weight_decay=0.1),
     )
     args = training_arguments_from_config(config)
+    assert (args.learning_rate, args.weight_decay) == (3e-4, 0.1)
     assert isinstance(args, transformers.TrainingArguments)
     assert args.output_dir == str(tmp_path)
     assert (args.per_device_train_batch_size, args.gradient_accumulation_steps) == (4, 2)
