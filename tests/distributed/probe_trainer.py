@@ -10,8 +10,9 @@ written (the files are in the temporary directory, the manifest is not).
 ``PROBE_NAN_STEP``: make the first micro-batch loss of that optimizer step NaN (once; only on rank
 ``PROBE_NAN_RANK`` when that is set).
 ``PROBE_STEP_SLEEP_S``: sleep after every optimizer step (gives a test time to send a signal).
-``PROBE_WATCH_DIR``: record (audit hook, from import on) every file or directory this process creates,
-writes, renames or deletes below that directory; written to ``writes-rank<r>.jsonl`` at the end of training.
+``PROBE_WATCH_DIR``: record (audit hook plus wrappers of ``torch.save`` and safetensors' ``save_model``,
+from import on) every file or directory this process creates, writes, renames or deletes below that
+directory; written to ``writes-rank<r>.jsonl`` at the end of training.
 """
 
 from __future__ import annotations
@@ -52,8 +53,25 @@ def _watch(event: str, args: tuple[Any, ...]) -> None:
     _writes.append((event, os.path.relpath(path, root)))
 
 
+def _watch_native_writers() -> None:
+    """``torch.save`` and safetensors write from C++/Rust, unseen by audit hooks: record their targets too."""
+    import arctic_like.checkpoint.torch_engine as torch_checkpoint
+
+    def recording(write: Any) -> Any:
+        def wrapper(obj: Any, target: Any, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(target, str | os.PathLike):
+                _watch("open", (target, "wb", 0))
+            return write(obj, target, *args, **kwargs)
+
+        return wrapper
+
+    torch.save = recording(torch.save)
+    torch_checkpoint.save_model = recording(torch_checkpoint.save_model)
+
+
 if os.environ.get("PROBE_WATCH_DIR"):
     sys.addaudithook(_watch)
+    _watch_native_writers()
 
 
 def _env_int(name: str) -> int | None:
