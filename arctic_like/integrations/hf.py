@@ -14,7 +14,7 @@ import importlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from transformers import TrainerCallback, TrainingArguments
@@ -418,7 +418,7 @@ class HFCallbackSupport:
         if self.__dict__.get("_hf_installed"):
             return
         self.__dict__["_hf_installed"] = True
-        for event, fn in _bridge_entries():
+        for event, fn in _BRIDGE:
             method = event.partition("-")[2].replace("-", "_")
             if callable(getattr(type(self), method, None)):
                 self.callbacks.append((event, fn))
@@ -490,8 +490,11 @@ def _update_best_metric(args: TrainingArguments, state: Any, metrics: Any) -> No
         state.best_global_step = state.global_step
 
 
-def _bridge_entries() -> Iterable[tuple[str, Callable[..., Any]]]:
-    """The ``(event, fn)`` pairs the bridge appends to a trainer's ``callbacks``."""
+class HFBridge:
+    """The ``(event, fn)`` callbacks the bridge appends to a trainer; each ``fn(self)`` gets the trainer.
+
+    A namespace of plain functions (not closures), so a trainer carrying them pickles.
+    """
 
     def on_train_begin(self: HFCallbackSupport) -> None:
         self._hf_train_begin()
@@ -538,22 +541,21 @@ def _bridge_entries() -> Iterable[tuple[str, Callable[..., Any]]]:
     def on_prediction_step(self: HFCallbackSupport) -> None:
         self.call_hf_event("on_prediction_step")
 
-    entries = [
-        ("pre-train", on_train_begin),
-        ("post-train", on_train_end),
-        ("pre-epoch", on_epoch_begin),
-        ("post-epoch", on_epoch_end),
-        ("pre-step", on_step_begin),
-        ("post-step", on_substep_end),
-        ("pre-optimizer-step", on_pre_optimizer_step),
-        ("post-optimizer-step", on_optimizer_step),
-        ("pre-log", keep_logs),
-        ("post-log", on_log),
-        ("post-evaluate", on_evaluate),
-        ("post-checkpoint", on_save),
-        ("post-prediction-step", on_prediction_step),
-    ]
-    for _, fn in entries:
-        fn.__al_hf_bridge__ = True  # type: ignore[attr-defined]
-        fn.__qualname__ = f"hf_bridge.{fn.__name__}"  # how chain tables and error notes name it
-    return entries
+
+_BRIDGE: list[tuple[str, Callable[..., Any]]] = [
+    ("pre-train", HFBridge.on_train_begin),
+    ("post-train", HFBridge.on_train_end),
+    ("pre-epoch", HFBridge.on_epoch_begin),
+    ("post-epoch", HFBridge.on_epoch_end),
+    ("pre-step", HFBridge.on_step_begin),
+    ("post-step", HFBridge.on_substep_end),
+    ("pre-optimizer-step", HFBridge.on_pre_optimizer_step),
+    ("post-optimizer-step", HFBridge.on_optimizer_step),
+    ("pre-log", HFBridge.keep_logs),
+    ("post-log", HFBridge.on_log),
+    ("post-evaluate", HFBridge.on_evaluate),
+    ("post-checkpoint", HFBridge.on_save),
+    ("post-prediction-step", HFBridge.on_prediction_step),
+]
+for _event, _fn in _BRIDGE:
+    _fn.__al_hf_bridge__ = True  # type: ignore[attr-defined]
