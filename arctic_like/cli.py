@@ -105,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         _print_error(f"usage error: {error}")
         return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        _print_error("aborted by a second interrupt; no checkpoint was written for the current step")
+        return 130
     except USER_ERRORS as error:
         if show_traceback:
             raise
