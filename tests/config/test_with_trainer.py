@@ -73,3 +73,33 @@ def test_real_trainer_declares_every_part(tmp_path):
         "cosine",
     )
     assert config.checkpoint[0].type == "torch"
+
+
+def test_custom_trainer_from_code_file(tmp_path):
+    (tmp_path / "my_train_code.py").write_text(
+        "from arctic_like.trainer import CausalTrainer\n"
+        "from arctic_like.optimizer import SGDOptimizerFactory\n\n\n"
+        "def halve(self, loss):\n"
+        "    return loss * 0.5\n\n\n"
+        "class MyTrainer(CausalTrainer):\n"
+        "    name = 'my-trainer'\n"
+        "    optimizer_factory = SGDOptimizerFactory\n"
+        "    callbacks = [('post-loss', halve)]\n"
+    )
+    (tmp_path / "recipe.yaml").write_text(
+        "code: my_train_code.py\n"
+        "type: my-trainer\n"
+        "model: {config: {model_type: llama, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,\n"
+        "                 num_attention_heads: 2, num_key_value_heads: 2}}\n"
+        "data: {sources: [{type: addition, num_samples: 64, eval_samples: 8}], max_length: 32}\n"
+        "micro_batch_size: 4\n"
+        "max_steps: 1\n"
+        "progress: false\n"
+        "device: cpu\n"
+        f"output_dir: {tmp_path / 'out'}\n"
+    )
+    config = load_recipe(tmp_path / "recipe.yaml", ["optimizer.momentum=0.9"])
+    assert config.optimizer.type == "sgd" and config.optimizer.momentum == 0.9
+    trainer = build_trainer(config)
+    assert type(trainer).__name__ == "MyTrainer"
+    assert type(trainer.optimizer).__name__ == "SGD"
