@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -86,12 +86,14 @@ def test_assignment_is_validated():
         numbers.fraction = "200%"
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=0, max_value=10**6), st.sampled_from([("", 1), ("k", 10**3), ("M", 10**6)]))
 def test_human_int_property_suffix_scales(n, suffix):
     letters, scale = suffix
     assert Numbers(count=f"{n}{letters}").count == n * scale
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=0, max_value=100))
 def test_human_fraction_property_percent_equals_ratio(p):
     assert Numbers(fraction=f"{p}%").fraction == pytest.approx(Numbers(fraction=p / 100).fraction)

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -155,6 +155,7 @@ schedules = st.builds(
 )
 
 
+@settings(deadline=None)
 @given(schedules)
 def test_property_bounded_and_monotonic_in_each_phase(schedule):
     values = [schedule(step) for step in range(schedule.horizon + 5)]
