@@ -162,13 +162,14 @@ class DataFactory(Registrable, CallbackMixin):
         """Read the sources: ``train`` from ``sources``; ``eval`` from ``eval_sources`` and held-out tasks."""
         if not self.config.sources:
             raise ValueError("data.sources is empty. Fix: add a source, e.g. `sources: [addition]`.")
-        train = [load_source(s, self.seed, "train") for s in self.config.sources]
-        evaluation = [load_source(s, self.seed, "eval") for s in self.config.eval_sources]
-        evaluation += [
-            load_source(s, self.seed, "eval")
-            for s in self.config.sources
-            if isinstance(s, AdditionSourceConfig | ReverseSourceConfig) and s.eval_samples > 0
-        ]
+        with _quiet_progress():
+            train = [load_source(s, self.seed, "train") for s in self.config.sources]
+            evaluation = [load_source(s, self.seed, "eval") for s in self.config.eval_sources]
+            evaluation += [
+                load_source(s, self.seed, "eval")
+                for s in self.config.sources
+                if isinstance(s, AdditionSourceConfig | ReverseSourceConfig) and s.eval_samples > 0
+            ]
         out = datasets.DatasetDict({"train": datasets.concatenate_datasets(train)})
         if evaluation:
             out["eval"] = datasets.concatenate_datasets(evaluation)
