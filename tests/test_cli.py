@@ -228,7 +228,8 @@ def test_sigkill_mid_write_keeps_previous_checkpoint(tmp_path):
 
 
 def test_deepspeed_launcher_local_rank_flag(monkeypatch, capsys):
-    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setenv("LOCAL_RANK", "")  # so the teardown restores the original (possibly unset) value
+    monkeypatch.delenv("LOCAL_RANK")
     assert main(["--local_rank=1", "train", "no-such.yaml"]) == 2
     assert os.environ["LOCAL_RANK"] == "1"
     assert "recipe file 'no-such.yaml' does not exist" in capsys.readouterr().err
