@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_error(f"usage error: {error}")
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        _print_error("aborted by a second interrupt; no checkpoint was written for the current step")
+        _print_error("interrupted; stopped at once without writing a checkpoint for the current step")
         return 130
     except USER_ERRORS as error:
         if show_traceback:

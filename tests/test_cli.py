@@ -296,3 +296,12 @@ def test_torchrun_interrupt_on_one_rank_stops_all_at_same_step(tmp_path):
         "rng_state_rank0.pt",
         "rng_state_rank1.pt",
     }
+
+
+def test_hard_interrupt_exits_130_without_traceback(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "slow.py").write_text("raise KeyboardInterrupt\n")
+    write_recipe(tmp_path, code="slow.py")
+    assert main(["train", "recipe.yaml"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted; stopped at once without writing a checkpoint" in err and "Traceback" not in err
