@@ -367,7 +367,8 @@ class HFCallbackSupport:
     def call_hf_event(self, event: str, **kwargs: Any) -> Any:
         """Call ``event`` on every HF-style callback as HF does; a returned control replaces ours."""
         control = getattr(self, "control", None)
-        callbacks = [cb for cb in self.hf_callbacks if getattr(cb, event, None) is not None]
+        callbacks = [(cb, getattr(cb, event, None)) for cb in self.hf_callbacks]
+        callbacks = [(cb, method) for cb, method in callbacks if method is not None]
         if not callbacks:
             return control
         args = self.hf_args
@@ -383,8 +384,7 @@ class HFCallbackSupport:
             **kwargs,
         }
         timer = self.__dict__.get("_hf_timer")
-        for cb in callbacks:
-            method = getattr(cb, event)
+        for cb, method in callbacks:
             start = time.perf_counter() if timer is not None else 0.0
             try:
                 result = method(args, state, control, **full)
