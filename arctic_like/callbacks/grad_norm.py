@@ -21,7 +21,8 @@ class GradNormMonitor(Callback):
     Logged: ``grad_norm/total`` (L2 norm of all gradients), ``grad_norm/max``, ``/min`` and ``/mean`` over
     the per-parameter norms, and ``grad_norm/<name>`` for each parameter whose name matches a regular
     expression in ``layers``. A warning is logged when a norm is NaN/inf or the total exceeds
-    ``explode_factor`` times its running mean (or ``max_norm`` when given).
+    ``explode_factor`` times its running mean (or ``max_norm`` when given). Under DeepSpeed ZeRO 2/3 the
+    gradients live in DeepSpeed's partitions, not on the parameters, and nothing is measured.
     """
 
     def __init__(
