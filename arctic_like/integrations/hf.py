@@ -352,6 +352,18 @@ class HFCallbackSupport:
                 setattr(new, attr, value)
             self.hf_callbacks[index] = new
 
+    def describe_hf_callbacks(self) -> str:
+        """A table of the HF-style callbacks in run order, with the HF events each implements."""
+        lines = ["HF-style callbacks (run order):"]
+        for i, cb in enumerate(self.hf_callbacks, start=1):
+            events = [
+                e for e in sorted({e for es in HF_EVENT_MAP.values() for e in es}) if _implements(cb, e)
+            ]
+            lines.append(f"  {i:>2}  {_describe(cb)}: {', '.join(events) or '(no events)'}")
+        if len(lines) == 1:
+            lines.append("  (none)")
+        return "\n".join(lines)
+
     # ----- event bridge -----------------------------------------------------------------------------------
     def post_init_callback(self) -> None:
         """Resolve the recipe's ``callbacks:`` (the first installs the bridge), then fire ``on_init_end``."""
@@ -465,6 +477,11 @@ class HFCallbackSupport:
 def _is_ours(cb: Any) -> bool:
     """True for arctic_like callbacks, which get ``setup(trainer)``/``teardown(trainer)``."""
     return callable(getattr(cb, "setup", None)) and getattr(cb, "__arctic_like_callback__", False)
+
+
+def _implements(cb: Any, event: str) -> bool:
+    """True when ``cb`` has its own ``event`` method (not ``TrainerCallback``'s empty one)."""
+    return getattr(cb, event, None) is not None and not _inherited_noop(cb, event)
 
 
 def _inherited_noop(cb: Any, event: str) -> bool:

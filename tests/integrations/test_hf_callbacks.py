@@ -209,3 +209,13 @@ def test_adding_the_same_class_twice_warns(make_trainer, caplog):
     trainer.add_callback(transformers.PrinterCallback)
     assert "adding a second transformers.trainer_callback.PrinterCallback" in caplog.text
     assert len(trainer.hf_callbacks) == 2
+
+
+def test_describe_hf_callbacks(make_trainer):
+    trainer = make_trainer()
+    assert "(none)" in trainer.describe_hf_callbacks()
+    trainer.add_callback(transformers.PrinterCallback)
+    trainer.add_callback(EarlyStopping())
+    table = trainer.describe_hf_callbacks()
+    assert "1  transformers.trainer_callback.PrinterCallback: on_log" in table
+    assert "2  arctic_like.callbacks.early_stopping.EarlyStopping: on_evaluate" in table
