@@ -1,6 +1,5 @@
 """Exact resume: an interrupted run continued from its checkpoint gives the uninterrupted run's losses."""
 
-import pytest
 
 from tests.trainer.helpers import build, losses
 
@@ -14,7 +13,6 @@ RUN = {
 }
 
 
-@pytest.mark.slow
 def test_resume_continues_bit_exact(tmp_path):
     # 16 problems / micro-batch 2 = 8 micro-batches = 4 optimizer steps per epoch, 8 steps in all.
     full = build(tmp_path / "full", **RUN)
