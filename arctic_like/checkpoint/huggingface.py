@@ -1,7 +1,8 @@
 """The `huggingface` checkpoint engine: a `save_pretrained` directory of the model and tokenizer, for export.
 
 The result loads with `AutoModelForCausalLM.from_pretrained(path)` and `AutoTokenizer.from_pretrained(path)`.
-It holds no optimizer or RNG state: loading one back restores the model weights only.
+It holds no optimizer or RNG state: loading one back restores the model weights only. Under DeepSpeed ZeRO-3
+the partitioned parameters are gathered for the export.
 """
 
 from __future__ import annotations
@@ -59,8 +60,18 @@ class HuggingFaceCheckpointEngine(CheckpointEngine):
     default_subdir = "huggingface"
 
     def _write(self, tmp: Path) -> None:
-        if self.is_rank_zero:
-            export_pretrained(unwrap_model(self.trainer), getattr(self.trainer, "tokenizer", None), tmp)
+        model = unwrap_model(self.trainer)
+        tokenizer = getattr(self.trainer, "tokenizer", None)
+        partitioned = [p for p in model.parameters() if hasattr(p, "ds_id")]
+        if not partitioned:
+            if self.is_rank_zero:
+                export_pretrained(model, tokenizer, tmp)
+            return
+        import deepspeed  # ZeRO-3: gather the full parameters on every rank (a collective), save on rank 0
+
+        with deepspeed.zero.GatheredParameters(partitioned, modifier_rank=None):
+            if self.is_rank_zero:
+                export_pretrained(model, tokenizer, tmp)
 
     def _read(self, path: Path, manifest: dict[str, Any]) -> None:
         load_pretrained_weights(unwrap_model(self.trainer), path)

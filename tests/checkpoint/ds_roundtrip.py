@@ -1,7 +1,8 @@
 """Run by test_deepspeed_engine.py in a fresh process (DeepSpeed initialises torch.distributed).
 
 Trains a stand-in trainer through the real DeepSpeed engine at ZeRO `argv[2]`, saves, continues two steps,
-then a fresh trainer loads the checkpoint and must produce the same two losses; also checks the HF export.
+then a fresh trainer loads the checkpoint and must produce the same two losses; also writes the `hf/` export
+and a `huggingface` engine export (gathered under ZeRO-3) for the test to compare.
 """
 
 import json
@@ -11,7 +12,7 @@ from types import SimpleNamespace
 
 import torch
 
-from arctic_like.checkpoint import DeepSpeedCheckpointEngine
+from arctic_like.checkpoint import DeepSpeedCheckpointEngine, HuggingFaceCheckpointEngine
 from arctic_like.engine.deepspeed_engine import DeepSpeedEngine
 from tests.checkpoint.conftest import StandInTrainer
 
@@ -57,6 +58,8 @@ def main() -> None:
     trainer, engine = make(out, stage, seed=0)
     trainer.train_steps(2)
     path = engine.save()
+    hf = HuggingFaceCheckpointEngine(trainer, HuggingFaceCheckpointEngine.config(type="huggingface"))
+    hf.save()
     rng = torch.get_rng_state()
     expected = trainer.train_steps(2)
     fresh, engine2 = make(out, stage, seed=7)

@@ -21,7 +21,7 @@ def test_needs_deepspeed_training_engine(make_engine):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stage", [2])
+@pytest.mark.parametrize("stage", [3])
 def test_deepspeed_roundtrip_and_export(tmp_path, stage):
     env = {
         k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")
@@ -42,3 +42,6 @@ def test_deepspeed_roundtrip_and_export(tmp_path, stage):
     assert (path / "state").is_dir() and (path / "manifest.json").is_file()
     model = AutoModelForCausalLM.from_pretrained(path / "hf")
     assert model.model.embed_tokens.weight.dtype == torch.float32
+    exported = AutoModelForCausalLM.from_pretrained(tmp_path / "huggingface" / "checkpoint-2")
+    for (name, a), b in zip(model.state_dict().items(), exported.state_dict().values(), strict=True):
+        assert a.shape == b.shape and torch.equal(a, b), name
