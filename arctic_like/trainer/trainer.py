@@ -303,6 +303,9 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             except StopEpoch:
                 break
             if self.state.global_step != stepped_before:
+                if self.stop_signal is not None:
+                    control.should_training_stop = True
+                    control.should_save = True
                 self._maybe_log_save_evaluate()
             if control.should_epoch_stop or control.should_training_stop:
                 break

@@ -1,6 +1,5 @@
 """Exact resume: an interrupted run continued from its checkpoint gives the uninterrupted run's losses."""
 
-
 from tests.trainer.helpers import build, losses
 
 RUN = {
