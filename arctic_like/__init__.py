@@ -40,6 +40,9 @@ _LAZY = {
     "SchedulerFactory": "arctic_like.scheduler",
     "CheckpointEngine": "arctic_like.checkpoint",
     "CheckpointError": "arctic_like.checkpoint",
+    "RegistryError": "arctic_like.registry",
+    "HFCallbackSupport": "arctic_like.integrations",
+    "HFArgs": "arctic_like.integrations",
 }
 
 __all__ = [
