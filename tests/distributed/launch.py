@@ -22,8 +22,8 @@ PROBE_FILE = Path(__file__).with_name("probe_trainer.py")
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
-RUN_TIMEOUT_S = 150
-"""Upper bound of one launched run (two DeepSpeed processes on two loaded cores take ~30 s)."""
+RUN_TIMEOUT_S = 240
+"""Upper bound of one launched run: a hang fails the test instead of the suite (runs take 10-120 s)."""
 
 COLLECTIVE_TIMEOUT_S = 60
 """`ARCTIC_LIKE_DIST_TIMEOUT_S` for launched runs: a collective waiting on a dead rank gives up after this."""
@@ -172,19 +172,24 @@ def launched(command: Sequence[str], env: dict[str, str], cwd: Path) -> Iterator
             proc.communicate(timeout=10)
 
 
+def finish(proc: subprocess.Popen, timeout: float = RUN_TIMEOUT_S) -> Result:
+    """Wait for a ``launched`` process within ``timeout`` seconds (a timeout fails the test, after a kill)."""
+    start = time.monotonic()
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate(timeout=10)
+        raise AssertionError(
+            f"{' '.join(proc.args)} did not finish within {timeout} s; output:\n{output[-6000:]}"
+        ) from None
+    return Result(proc.returncode, output, time.monotonic() - start)
+
+
 def run(command: Sequence[str], env: dict[str, str], cwd: Path, timeout: float = RUN_TIMEOUT_S) -> Result:
     """Run to completion within ``timeout`` seconds (a timeout fails the test, after killing the run)."""
-    start = time.monotonic()
     with launched(command, env, cwd) as proc:
-        try:
-            output, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            output, _ = proc.communicate(timeout=10)
-            raise AssertionError(
-                f"{' '.join(command)} did not finish within {timeout} s; output:\n{output[-6000:]}"
-            ) from None
-    return Result(proc.returncode, output, time.monotonic() - start)
+        return finish(proc, timeout)
 
 
 def read_jsonl(probe_dir: Path, kind: str, rank: int = 0) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.distributed.launch import events, losses, run, run_env, single_command
+from tests.distributed.launch import events, finish, launched, losses, run, run_env, single_command
 from tests.faults.conftest import STEPS, fault_recipe
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
@@ -23,9 +23,10 @@ def test_kill_while_saving_keeps_the_previous_checkpoint(
     recipe = fault_recipe(tmp_path, "deepspeed")
     probe = tmp_path / "probe"
     checkpoints = tmp_path / "out" / "checkpoints"
-    killed = run(
-        single_command(recipe), run_env(probe, PROBE_KILL="1", PROBE_KILL_IN_SAVE_STEP="4"), tmp_path
-    )
+    kill_env = run_env(probe, PROBE_KILL="1", PROBE_KILL_IN_SAVE_STEP="4")
+    with launched(single_command(recipe), kill_env, tmp_path) as proc:  # two cores: run beside the reference
+        expected = losses(uninterrupted("deepspeed"))
+        killed = finish(proc)
     assert killed.returncode == -signal.SIGKILL, killed.output[-4000:]
 
     (kill,) = events(probe, "kill-in-save")
@@ -49,5 +50,4 @@ def test_kill_while_saving_keeps_the_previous_checkpoint(
     assert not list(checkpoints.glob(".tmp-*"))
     for step in (4, 6, 8):
         assert (checkpoints / f"checkpoint-{step}" / "manifest.json").is_file()
-    expected = losses(uninterrupted("deepspeed"))
     assert {s: v for s, v in losses(probe).items() if s > 2} == {s: expected[s] for s in range(3, STEPS + 1)}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.distributed.launch import epochs, events, losses, run, run_env, single_command
+from tests.distributed.launch import epochs, events, finish, launched, losses, run, run_env, single_command
 from tests.faults.conftest import ENGINES, STEPS, fault_recipe
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
@@ -22,17 +22,17 @@ KILL_AT = 5
 def test_killed_and_resumed_run_reproduces_the_uninterrupted_losses(
     tmp_path: Path, engine: str, uninterrupted: Callable[[str], Path]
 ) -> None:
-    whole = uninterrupted(engine)
+    recipe = fault_recipe(tmp_path, engine)
+    probe = tmp_path / "probe"
+    kill_env = run_env(probe, PROBE_KILL="1", PROBE_KILL_STEP=str(KILL_AT))
+    with launched(single_command(recipe), kill_env, tmp_path) as proc:  # two cores: run beside the reference
+        whole = uninterrupted(engine)
+        killed = finish(proc)
     expected = losses(whole)
     assert sorted(expected) == list(range(1, STEPS + 1))
     epoch = epochs(whole)
     assert 0 < epoch[4] < 1 <= epoch[5] < epoch[STEPS] < 2  # resumed mid-epoch, then across the epoch end
 
-    recipe = fault_recipe(tmp_path, engine)
-    probe = tmp_path / "probe"
-    killed = run(
-        single_command(recipe), run_env(probe, PROBE_KILL="1", PROBE_KILL_STEP=str(KILL_AT)), tmp_path
-    )
     assert killed.returncode == -signal.SIGKILL, killed.output[-4000:]
     assert max(e["step"] for e in events(probe, "step")) == KILL_AT
     assert losses(probe) == {step: expected[step] for step in range(1, KILL_AT)}
