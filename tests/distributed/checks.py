@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
+
+import torch
 
 from tests.distributed.launch import events, losses, read_jsonl
 
@@ -50,3 +53,12 @@ def assert_rank_zero_writes_only(probe: Path, world_size: int = 2) -> list[str]:
         stray = [w["path"] for w in read_jsonl(probe, "writes", rank) if not allowed.match(w["path"])]
         assert not stray, f"rank {rank} wrote {stray}"
     return [w["path"] for w in read_jsonl(probe, "writes", 0)]
+
+
+def parameter_hash(model: torch.nn.Module) -> str:
+    """The probe trainer's parameter digest (same algorithm; the probe is loaded by path in its runs)."""
+    digest = hashlib.sha256()
+    for name, p in model.named_parameters():
+        digest.update(name.encode())
+        digest.update(p.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()

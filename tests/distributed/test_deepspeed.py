@@ -10,9 +10,11 @@ from tests.distributed.checks import (
     assert_matches_single_process,
     assert_rank_zero_writes_only,
     assert_ranks_agree,
+    parameter_hash,
 )
 from tests.distributed.launch import (
     deepspeed_command,
+    events,
     run,
     run_env,
     tiny_recipe,
@@ -46,7 +48,7 @@ def zero2_torchrun(tmp_path_factory: pytest.TempPathFactory) -> Path:
         2,
         torchrun_command,
         callbacks=["arctic_like.callbacks.JsonLogger"],
-        checkpoint=[{"type": "deepspeed", "save_every_n_steps": 3}],
+        checkpoint=[{"type": "deepspeed", "save_every_n_steps": 3, "export_hf": True}],
     )
 
 
@@ -74,3 +76,13 @@ def test_zero2_only_rank_zero_writes_but_each_rank_saves_its_shard(zero2_torchru
 def test_zero1_with_deepspeed_launcher(zero1_launcher: Path, single_process_run) -> None:
     assert_ranks_agree(zero1_launcher / "probe")
     assert_matches_single_process(zero1_launcher / "probe", single_process_run.probe)
+
+
+def test_zero2_export_gathers_both_shards_into_the_trained_weights(zero2_torchrun: Path) -> None:
+    """`export_hf` at the end: `zero_to_fp32` over the two ranks' shards gives exactly the trained weights."""
+    from transformers import AutoModelForCausalLM
+
+    hf = zero2_torchrun / "out" / "checkpoints" / "checkpoint-6" / "hf"
+    model = AutoModelForCausalLM.from_pretrained(hf)
+    (end,) = events(zero2_torchrun / "probe", "train-end", rank=0)
+    assert parameter_hash(model) == end["params"]
