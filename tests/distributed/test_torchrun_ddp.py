@@ -15,6 +15,7 @@ from tests.distributed.checks import (
 from tests.distributed.launch import (
     COLLECTIVE_TIMEOUT_S,
     events,
+    losses,
     run,
     run_env,
     tiny_recipe,
@@ -31,18 +32,22 @@ FILE_CALLBACKS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two processes, one sample each per step, JSONL/plot/TensorBoard loggers and a checkpoint every 3."""
-    root = tmp_path_factory.mktemp("ddp")
-    out = root / "out"
-    recipe = tiny_recipe(
+def ddp_recipe(out: Path) -> dict:
+    """Two processes x one sample per step, JSONL/plot/TensorBoard loggers, a checkpoint every 3 steps."""
+    return tiny_recipe(
         out,
         micro_batch_size=1,
         callbacks=FILE_CALLBACKS,
-        checkpoint=[{"type": "torch", "save_every_n_steps": 3}],
+        checkpoint=[{"type": "torch", "save_every_n_steps": 3, "auto_resume": True}],
     )
-    path = write_recipe(root / "recipe.yaml", recipe)
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The uninterrupted 2-process run, with every rank's writes below ``out/`` recorded."""
+    root = tmp_path_factory.mktemp("ddp")
+    out = root / "out"
+    path = write_recipe(root / "recipe.yaml", ddp_recipe(out))
     result = run(torchrun_command(path), run_env(root / "probe", PROBE_WATCH_DIR=str(out)), root)
     assert result.returncode == 0, result.output[-4000:]
     return root
@@ -88,3 +93,24 @@ def test_callback_raising_on_one_rank_ends_the_whole_run(tmp_path: Path) -> None
     assert ended - raised_at < COLLECTIVE_TIMEOUT_S / 2  # the peer's death is noticed, not timed out
     assert max(e["step"] for e in events(tmp_path / "probe", "step", rank=0)) <= 3
     assert not events(tmp_path / "probe", "train-end", rank=0)
+
+
+def test_sigkill_of_both_ranks_then_auto_resume_continues_bit_exactly(ddp_run: Path, tmp_path: Path) -> None:
+    """Both ranks SIGKILLed right after step 4; torchrun again resumes from checkpoint-3 (per-rank RNG, the
+    sampler's shard position) and steps 4-6 equal the uninterrupted run's on both ranks."""
+    probe, checkpoints = tmp_path / "probe", tmp_path / "out" / "checkpoints"
+    path = write_recipe(tmp_path / "recipe.yaml", ddp_recipe(tmp_path / "out"))
+    killed = run(torchrun_command(path), run_env(probe, PROBE_KILL="1", PROBE_KILL_STEP="4"), tmp_path)
+    assert killed.returncode != 0
+    assert sorted(p.name for p in checkpoints.glob("checkpoint-*")) == ["checkpoint-3"]
+    for rank in (0, 1):
+        (probe / f"losses-rank{rank}.jsonl").unlink()
+
+    resumed = run(torchrun_command(path), run_env(probe), tmp_path)
+    assert resumed.returncode == 0, resumed.output[-4000:]
+    expected = losses(ddp_run / "probe")
+    (reference,) = events(ddp_run / "probe", "train-end")
+    for rank in (0, 1):
+        assert events(probe, "init", rank)[-1]["global_step"] == 3
+        assert losses(probe, rank) == {step: expected[step] for step in (4, 5, 6)}
+        assert events(probe, "train-end", rank)[-1]["params"] == reference["params"]
