@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,8 @@ from tests.distributed.checks import (
 from tests.distributed.launch import (
     deepspeed_command,
     events,
-    run,
+    finish,
+    launched,
     run_env,
     tiny_recipe,
     torchrun_command,
@@ -25,36 +28,46 @@ from tests.distributed.launch import (
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
 
-def _deepspeed_run(root: Path, stage: int, launcher, **extra) -> Path:
+def _launch(root: Path, stage: int, launcher: Callable[[Path], list[str]], **extra: Any) -> Any:
     out = root / "out"
-    recipe = tiny_recipe(
-        out,
-        micro_batch_size=1,
-        engine="deepspeed",
-        deepspeed={"zero_optimization": {"stage": stage}},
-        **extra,
-    )
+    zero = {"zero_optimization": {"stage": stage}}
+    recipe = tiny_recipe(out, micro_batch_size=1, engine="deepspeed", deepspeed=zero, **extra)
     path = write_recipe(root / "recipe.yaml", recipe)
-    result = run(launcher(path), run_env(root / "probe", PROBE_WATCH_DIR=str(out)), root)
-    assert result.returncode == 0, result.output[-4000:]
-    assert f"zero stage {stage}" in result.output
-    return root
+    return launched(launcher(path), run_env(root / "probe", PROBE_WATCH_DIR=str(out)), root)
 
 
 @pytest.fixture(scope="module")
-def zero2_torchrun(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _deepspeed_run(
-        tmp_path_factory.mktemp("zero2"),
+def deepspeed_runs(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> dict[int, Path]:
+    """ZeRO 2 under torchrun (a JSONL logger, checkpoints with HF export) and ZeRO 1 under DeepSpeed's
+    launcher, run at the same time (and beside the single-process reference when it is not there yet)."""
+    roots = {2: tmp_path_factory.mktemp("zero2"), 1: tmp_path_factory.mktemp("zero1")}
+    zero2 = _launch(
+        roots[2],
         2,
         torchrun_command,
         callbacks=["arctic_like.callbacks.JsonLogger"],
         checkpoint=[{"type": "deepspeed", "save_every_n_steps": 3, "export_hf": True}],
     )
+    zero1 = _launch(roots[1], 1, deepspeed_command)
+    with zero2 as proc2, zero1 as proc1:
+        request.getfixturevalue("single_process_run")
+        results = {2: finish(proc2), 1: finish(proc1)}
+    for stage, result in results.items():
+        assert result.returncode == 0, result.output[-4000:]
+        assert f"zero stage {stage}" in result.output
+    return roots
 
 
 @pytest.fixture(scope="module")
-def zero1_launcher(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _deepspeed_run(tmp_path_factory.mktemp("zero1"), 1, deepspeed_command)
+def zero2_torchrun(deepspeed_runs: dict[int, Path]) -> Path:
+    return deepspeed_runs[2]
+
+
+@pytest.fixture(scope="module")
+def zero1_launcher(deepspeed_runs: dict[int, Path]) -> Path:
+    return deepspeed_runs[1]
 
 
 def test_zero2_ranks_agree_and_match_single_process(zero2_torchrun: Path, single_process_run) -> None:
