@@ -225,19 +225,8 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.engine.train_mode(True)
         previous_handlers = self._install_signal_handlers()
         try:
-            for epoch_idx in range(self.epoch_idx, self.num_epochs):
-                if state.global_step >= self.training_horizon:
-                    break
-                self.epoch_idx = epoch_idx
-                self.control._new_epoch()
-                try:
-                    self.epoch()
-                except StopEpoch:
-                    logger.info("StopEpoch raised at step %d: ending epoch %d", state.global_step, epoch_idx)
-                    self._end_epoch()
-                self._maybe_log_save_evaluate(end_of_epoch=True)
-                if self.control.should_training_stop:
-                    break
+            with self.engine.cpu_threads():
+                self._run_epochs()
         except StopTraining:
             logger.info("StopTraining raised at step %d: ending training", state.global_step)
         finally:
@@ -264,6 +253,23 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
                 self._latest_checkpoint() or "(no checkpoint engine configured)",
             )
         return metrics
+
+    def _run_epochs(self) -> None:
+        """The epoch loop of ``train`` (HF's ``_inner_training_loop``)."""
+        state = self.state
+        for epoch_idx in range(self.epoch_idx, self.num_epochs):
+            if state.global_step >= self.training_horizon:
+                break
+            self.epoch_idx = epoch_idx
+            self.control._new_epoch()
+            try:
+                self.epoch()
+            except StopEpoch:
+                logger.info("StopEpoch raised at step %d: ending epoch %d", state.global_step, epoch_idx)
+                self._end_epoch()
+            self._maybe_log_save_evaluate(end_of_epoch=True)
+            if self.control.should_training_stop:
+                break
 
     def epoch(self) -> None:
         """One pass over the training data (resuming mid-epoch skips the micro-batches already seen)."""

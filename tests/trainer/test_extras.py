@@ -77,3 +77,20 @@ def test_skip_batches_uses_the_sampler():
 def test_fp16_on_cpu_is_rejected(tmp_path):
     with pytest.raises(ValueError, match=r"precision: fp16 needs a CUDA device"):
         build(tmp_path, precision="fp16")
+
+
+def test_small_model_trains_on_one_cpu_thread(tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    trainer = build(tmp_path, max_steps=1)
+    torch.set_num_threads(2)
+    seen = []
+    trainer.callbacks.append(("pre-step", lambda self: seen.append(torch.get_num_threads())))
+    trainer.train()
+    assert seen == [1] and torch.get_num_threads() == 2
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    seen.clear()
+    trainer = build(tmp_path, max_steps=1)
+    trainer.callbacks.append(("pre-step", lambda self: seen.append(torch.get_num_threads())))
+    trainer.train()
+    assert seen == [2]
