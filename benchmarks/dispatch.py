@@ -88,55 +88,69 @@ class MixinChild(MixinParent):
         return super().step(x)
 
 
-def ns_per_call(stmt, number: int, repeat: int) -> float:
-    return min(timeit.repeat(stmt, number=number, repeat=repeat)) / number * 1e9
+def measure(cases: dict[str, tuple[str, dict]], number: int, repeat: int) -> dict[str, float]:
+    """ns per call of each case: rounds interleave all cases, and each keeps its best round.
+
+    Interleaving means a burst of load from elsewhere hits every case alike instead of one row.
+    """
+    best = dict.fromkeys(cases, float("inf"))
+    for _ in range(repeat):
+        for label, stmt in cases.items():
+            code, namespace = stmt
+            best[label] = min(
+                best[label], timeit.timeit(code, globals=namespace, number=number) / number * 1e9
+            )
+    return best
+
+
+def build_cases() -> tuple[dict[str, tuple[str, dict]], list[tuple[str, str]]]:
+    """The cases to time, and for each printed row the case it is compared with."""
+    plain = Plain()
+    cases: dict[str, tuple[str, dict]] = {"plain method": ("o.step(1)", {"o": plain})}
+    rows = [("plain method", "plain method")]
+    for label, cls in (("0 callbacks", mixin_class(0)), ("0 on event, 2 on another", mixin_class(0, True))):
+        obj = cls()
+        cases[f"mixin, {label}"] = ("o.step(1)", {"o": obj})
+        rows.append((f"mixin, {label}", "plain method"))
+    for k in (1, 5, 20):
+        floor_obj = floor_class(k)()
+        cases[f"floor, k={k}"] = ("o.step(1)", {"o": floor_obj})
+        rows.append((f"floor, k={k}", f"floor, k={k}"))
+        declared = mixin_class(k)()
+        cases[f"mixin, {k} declared"] = ("o.step(1)", {"o": declared})
+        rows.append((f"mixin, {k} declared", f"floor, k={k}"))
+        runtime = mixin_class(0)()
+        runtime.callbacks.extend(("pre-step", _fresh_identity()) for _ in range(k))
+        cases[f"mixin, {k} at runtime"] = ("o.step(1)", {"o": runtime})
+        rows.append((f"mixin, {k} at runtime", f"floor, k={k}"))
+    cases["new instance, plain class"] = ("C(2)", {"C": Plain})
+    rows.append(("new instance, plain class", "new instance, plain class"))
+    for label, mixin_cls in (("no callbacks", mixin_class(0)), ("1 callback", mixin_class(1))):
+        cases[f"new instance, mixin, {label}"] = ("C(2)", {"C": mixin_cls})
+        rows.append((f"new instance, mixin, {label}", "new instance, plain class"))
+    child, mixin_child = PlainChild(), MixinChild()
+    cases["super() call, plain"] = ("o.step(1)", {"o": child})
+    cases["super() call, mixin (1 cb)"] = ("o.step(1)", {"o": mixin_child})
+    rows += [
+        ("super() call, plain", "super() call, plain"),
+        ("super() call, mixin (1 cb)", "super() call, plain"),
+    ]
+    return cases, rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (for smoke tests)")
     args = parser.parse_args()
-    number, repeat = (20_000, 3) if args.quick else (400_000, 7)
-
-    plain = Plain()
-    rows: list[tuple[str, float, str]] = []
-    base = ns_per_call(lambda: plain.step(1), number, repeat)
-    rows.append(("plain method", base, "1.00x plain"))
-    for label, cls in (("0 callbacks", mixin_class(0)), ("0 on event, 2 on another", mixin_class(0, True))):
-        obj = cls()
-        t = ns_per_call(lambda obj=obj: obj.step(1), number, repeat)
-        rows.append((f"mixin, {label}", t, f"{t / base:.2f}x plain"))
-    for k in (1, 5, 20):
-        floor_obj = floor_class(k)()
-        floor = ns_per_call(lambda o=floor_obj: o.step(1), number, repeat)
-        rows.append((f"floor, k={k}", floor, "1.00x floor"))
-        declared = mixin_class(k)()
-        t = ns_per_call(lambda o=declared: o.step(1), number, repeat)
-        rows.append((f"mixin, {k} declared", t, f"{t / floor:.2f}x floor"))
-        runtime = mixin_class(0)()
-        runtime.callbacks.extend(("pre-step", _fresh_identity()) for _ in range(k))
-        t = ns_per_call(lambda o=runtime: o.step(1), number, repeat)
-        rows.append((f"mixin, {k} at runtime", t, f"{t / floor:.2f}x floor"))
-
-    plain_new = ns_per_call(lambda: Plain(2), number, repeat)
-    rows.append(("new instance, plain class", plain_new, "1.00x plain new"))
-    for label, mixin_cls in (("no callbacks", mixin_class(0)), ("1 callback", mixin_class(1))):
-        t = ns_per_call(lambda cls=mixin_cls: cls(2), number, repeat)
-        rows.append((f"new instance, mixin, {label}", t, f"{t / plain_new:.2f}x plain new"))
-
-    child = PlainChild()
-    plain_super = ns_per_call(lambda: child.step(1), number, repeat)
-    rows.append(("super() call, plain", plain_super, "1.00x plain super"))
-    mixin_child = MixinChild()
-    t = ns_per_call(lambda: mixin_child.step(1), number, repeat)
-    rows.append(("super() call, mixin (1 cb)", t, f"{t / plain_super:.2f}x plain super"))
-
+    number, repeat = (20_000, 2) if args.quick else (100_000, 25)
+    cases, rows = build_cases()
+    times = measure(cases, number, repeat)
     print(
-        f"python {platform.python_version()} on {platform.machine()}, {number} calls x {repeat} repeats (min)"
+        f"python {platform.python_version()} on {platform.machine()}, best of {repeat} interleaved rounds of {number}"
     )
-    print(f"{'case':32} {'ns/call':>9}  ratio")
-    for label, t, ratio in rows:
-        print(f"{label:32} {t:9.1f}  {ratio}")
+    print(f"{'case':34} {'ns/call':>9}  ratio")
+    for label, baseline in rows:
+        print(f"{label:34} {times[label]:9.1f}  {times[label] / times[baseline]:.2f}x {baseline}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, SupportsIndex
 
-from arctic_like.callback.codegen import chain_key, compile_dispatch, is_dispatcher
+from arctic_like.callback.codegen import chain_key, compile_dispatch, routes_to_instances
+from arctic_like.callback.dispatchers import LOG_INIT_ATTR, class_dispatcher
 from arctic_like.callback.entry import CallbackEntry, make_entry, sort_by_order
 from arctic_like.callback.plan import ClassPlan, group_by_method
 from arctic_like.callback.spec import CallSpec, bind_callback
@@ -117,10 +118,13 @@ def apply_to_instance(owner: Any, plan: ClassPlan, specs: list[CallSpec]) -> Non
             continue
         if _same(getattr(namespace.get(key), _CHAIN_ATTR, None), entries):
             continue
-        if not is_dispatcher(cls.__dict__.get(info.name)):
-            # The class had nothing to dispatch for this method; from now on it routes to instance chains.
+        if not routes_to_instances(cls.__dict__.get(info.name)):
+            # From now on this class's method hands calls to instances that have their own chain.
             class_chain = plan.by_method.get(info.name, ((), (), ()))
-            type.__setattr__(cls, info.name, compile_dispatch(info, *class_chain, owner=cls))
+            log_init = getattr(cls.__dict__.get(info.name), LOG_INIT_ATTR, False)
+            routed = class_dispatcher(info, class_chain, cls, routes=True, log_init=log_init)
+            type.__setattr__(cls, key, None)  # instances without a chain of their own read this
+            type.__setattr__(cls, info.name, routed)
         own = compile_dispatch(info, *chain)
         setattr(own, _CHAIN_ATTR, entries)
         namespace[key] = own

@@ -23,6 +23,7 @@ _P = inspect.Parameter
 _counter = itertools.count()
 RAW_ATTR = "__al_raw__"
 INSTANCE_ATTR = "__al_instance__"
+ROUTES_ATTR = "__al_routes__"
 
 
 def _short_type(value: Any) -> str:
@@ -130,7 +131,7 @@ class _Writer:
 
 
 def chain_key(method_name: str) -> str:
-    """Where an instance keeps its own chain for one method, in its `__dict__`."""
+    """The attribute holding an instance's own chain for one method (None on the class: no own chain)."""
     return f"_al_chain_{method_name}"
 
 
@@ -141,15 +142,18 @@ def compile_dispatch(
     error: Sequence[CallSpec],
     *,
     owner: type | None = None,
+    routes: bool = False,
     after: Callable[[Any], None] | None = None,
+    after_unless: dict | None = None,
 ) -> Callable:
     """Build the dispatcher for `info` with these callbacks.
 
     With `owner`, the class-level function: it fires only for `type(self) is owner` (a super()
-    call forwards to the raw method) and hands the call to the instance's own chain when the
-    instance has one. Without `owner`, an instance's chain: a plain function of `self` kept in
-    the instance's `__dict__`; it holds no reference to the instance, so no cycle is made.
-    `after(self)`, if given, runs last (the class-level `__init__` logs the chain with it).
+    call forwards to the raw method) and, with `routes`, hands the call to the instance's own
+    chain when the instance has one. Without `owner`, an instance's chain: a plain function of
+    `self` kept in the instance's `__dict__`; it holds no reference to the instance, so no cycle
+    is made. `after(self)`, if given, runs last unless `after_unless.get(10) is False` (the
+    class-level `__init__` logs the chain with it; the dict is the logger's level cache).
     """
     params = list(info.signature.parameters.values())
     self_name = params[0].name
@@ -171,9 +175,10 @@ def compile_dispatch(
     if owner is not None:
         w.line(1, f"if type({self_name}) is not {w.name('owner', owner)}:")
         w.line(2, f"return {aw}{raw}({raw_args})")
-        w.line(1, f"{p}own = {self_name}.__dict__.get({chain_key(info.name)!r})")
-        w.line(1, f"if {p}own is not None:")
-        w.line(2, f"return {aw}{p}own({raw_args})")
+        if routes:
+            w.line(1, f"{p}own = {self_name}.{chain_key(info.name)}")
+            w.line(1, f"if {p}own is not None:")
+            w.line(2, f"return {aw}{p}own({raw_args})")
 
     for i, spec in enumerate(pre):
         fn = w.name(f"pre{i}", spec.entry.fn)
@@ -223,7 +228,11 @@ def compile_dispatch(
                 w.line(1, f"if {p}v is not None:")
                 w.line(2, f"{p}value({self_name}, {label}, {p}v)")
         if after is not None:
-            w.line(1, f"{w.name('after', after)}({self_name})")
+            depth = 1
+            if after_unless is not None:
+                w.line(1, f"if {w.name('unless', after_unless)}.get(10) is not False:")
+                depth = 2
+            w.line(depth, f"{w.name('after', after)}({self_name})")
         w.line(1, f"return {p}r")
 
     source = "\n".join(w.lines) + "\n"
@@ -235,6 +244,7 @@ def compile_dispatch(
     function = namespace[info.name]
     functools.update_wrapper(function, info.raw)
     setattr(function, RAW_ATTR, info.raw)
+    setattr(function, ROUTES_ATTR, routes)
     if owner is None:
         setattr(function, INSTANCE_ATTR, True)
     return function
@@ -247,6 +257,11 @@ def raw_of(value: Any) -> Any:
 
 def is_dispatcher(value: Any) -> bool:
     return callable(value) and hasattr(value, RAW_ATTR)
+
+
+def routes_to_instances(value: Any) -> bool:
+    """True for a class-level dispatcher that hands calls to instances' own chains."""
+    return getattr(value, ROUTES_ATTR, False) is True
 
 
 def is_instance_dispatcher(value: Any) -> bool:

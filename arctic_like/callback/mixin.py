@@ -7,19 +7,17 @@ changes its import.
 from __future__ import annotations
 
 import abc
-import logging
 from typing import Any
 
-from arctic_like.callback.callback_list import LOCK, CallbackList, apply_to_instance
-from arctic_like.callback.codegen import compile_dispatch, is_instance_dispatcher
+from arctic_like.callback.callback_list import LOCK, CallbackList
+from arctic_like.callback.codegen import is_instance_dispatcher
 from arctic_like.callback.describe import callback_table
+from arctic_like.callback.dispatchers import class_dispatcher
 from arctic_like.callback.entry import CallbackEntry
 from arctic_like.callback.errors import CallbackError
 from arctic_like.callback.plan import DECLARED_ATTR, EXCLUDED_OWNERS, ClassPlan
 from arctic_like.callback.wrapper import callback_wrapper
 
-logger = logging.getLogger("arctic_like.callback")
-_DEBUG = logging.DEBUG
 _LIST_ATTR = "_al_callbacks"
 _STATE_KEY = "_al_callbacks_state"
 
@@ -64,23 +62,16 @@ class CallbackMeta(abc.ABCMeta):
         return cls
 
 
-def _log_chain(obj: Any) -> None:
-    """At post-init, show the chain when debug logging is on (a class without callbacks skips this)."""
-    if logger.isEnabledFor(_DEBUG):
-        logger.debug("%s", obj.describe_callbacks())
-
-
 def _install(cls: type) -> None:
     plan = ClassPlan.build(cls)
     type.__setattr__(cls, "_al_plan", plan)
     for info in plan.methods.values():
-        pre, post, error = plan.by_method.get(info.name, ((), (), ()))
+        chain = plan.by_method.get(info.name, ((), (), ()))
         log_init = info.name == "__init__" and bool(plan.entries)
-        if pre or post or error or log_init:
-            dispatcher = compile_dispatch(
-                info, pre, post, error, owner=cls, after=_log_chain if log_init else None
+        if any(chain) or log_init:
+            type.__setattr__(
+                cls, info.name, class_dispatcher(info, chain, cls, routes=False, log_init=log_init)
             )
-            type.__setattr__(cls, info.name, dispatcher)
         elif getattr(cls, info.name) is not info.raw:
             type.__setattr__(cls, info.name, info.raw)
     abc.update_abstractmethods(cls)
@@ -132,4 +123,4 @@ class CallbackMixin(metaclass=CallbackMeta):
 EXCLUDED_OWNERS.add(CallbackMixin)
 type.__setattr__(CallbackMixin, "_al_plan", ClassPlan.build(CallbackMixin))
 
-__all__ = ["CallbackError", "CallbackMeta", "CallbackMixin", "apply_to_instance", "callback_wrapper"]
+__all__ = ["CallbackError", "CallbackMeta", "CallbackMixin", "callback_wrapper"]
