@@ -145,9 +145,8 @@ def main() -> None:
     number, repeat = (20_000, 2) if args.quick else (100_000, 25)
     cases, rows = build_cases()
     times = measure(cases, number, repeat)
-    print(
-        f"python {platform.python_version()} on {platform.machine()}, best of {repeat} interleaved rounds of {number}"
-    )
+    where = f"python {platform.python_version()} on {platform.machine()}"
+    print(f"{where}, best of {repeat} interleaved rounds of {number} calls")
     print(f"{'case':34} {'ns/call':>9}  ratio")
     for label, baseline in rows:
         print(f"{label:34} {times[label]:9.1f}  {times[label] / times[baseline]:.2f}x {baseline}")
