@@ -48,7 +48,6 @@ def tiny_recipe(output_dir: Path, **overrides: Any) -> dict[str, Any]:
             "sources": [{"type": "addition", "num_samples": 400, "eval_samples": 0}],
             "max_length": 32,
             "packing": True,
-            "use_cache": False,
         },
         "model": {
             "type": "huggingface",

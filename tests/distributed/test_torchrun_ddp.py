@@ -67,6 +67,7 @@ def test_only_rank_zero_writes_logs_plots_and_checkpoint_metadata(ddp_run: Path)
     assert any(p.startswith("tensorboard") for p in written)
     assert any(p.startswith(".loss.") for p in written)  # loss.png, written atomically via a temp name
     assert any(p.endswith("/manifest.json") for p in written)
+    assert any(p.startswith("data-cache/") for p in written)  # the processed data cache, rank 0 only
     out = ddp_run / "out"
     assert (out / "loss.png").is_file()
     steps = [line for line in (out / "log.jsonl").read_text().splitlines() if '"event": "log"' in line]

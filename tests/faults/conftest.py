@@ -39,7 +39,6 @@ def fault_recipe(root: Path, engine: str) -> Path:
         data={
             "sources": [{"type": "addition", "num_samples": 60, "eval_samples": 0}],
             "max_length": 32,
-            "use_cache": False,
         },
         **ENGINES[engine],
     )

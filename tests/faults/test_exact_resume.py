@@ -41,6 +41,7 @@ def test_killed_and_resumed_run_reproduces_the_uninterrupted_losses(
     resumed = run(single_command(recipe), run_env(probe), tmp_path)
     assert resumed.returncode == 0, resumed.output[-4000:]
     assert "checkpoint-4" in resumed.output
+    assert "using cached processed data" in resumed.output  # the resumed run reads the data cache
     assert events(probe, "init")[-1]["global_step"] == 4
     after = losses(probe)
     assert after == {step: expected[step] for step in range(5, STEPS + 1)}  # bit-exact: float equality
