@@ -133,6 +133,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         # Data position, read and written by the checkpoint engines.
         self.epoch_idx = 0
         self.batches_in_epoch = 0
+        self._epoch_ended = False
         # Per-micro-batch flags, valid from pre-step to post-step.
         self.accumulation_start = False
         self.accumulation_boundary = False
@@ -262,11 +263,13 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
                 break
             self.epoch_idx = epoch_idx
             self.control._new_epoch()
+            self._epoch_ended = False
             try:
                 self.epoch()
             except StopEpoch:
                 logger.info("StopEpoch raised at step %d: ending epoch %d", state.global_step, epoch_idx)
-                self._end_epoch()
+                if not self._epoch_ended:  # raised before the epoch's own end (not from post-epoch)
+                    self._end_epoch()
             self._maybe_log_save_evaluate(end_of_epoch=True)
             if self.control.should_training_stop:
                 break
@@ -319,6 +322,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
 
     def _end_epoch(self) -> None:
         """Epoch bookkeeping and HF's epoch-end flow (before ``post-epoch`` callbacks see the flags)."""
+        self._epoch_ended = True
         if not self.control.should_training_stop:
             self.state.epoch = float(self.epoch_idx + 1)
             self.epoch_idx += 1

@@ -94,3 +94,18 @@ def test_small_model_trains_on_one_cpu_thread(tmp_path, monkeypatch):
     trainer.callbacks.append(("pre-step", lambda self: seen.append(torch.get_num_threads())))
     trainer.train()
     assert seen == [2]
+
+
+def test_stop_epoch_from_post_epoch_does_not_skip_an_epoch(tmp_path):
+    from arctic_like.trainer import StopEpoch
+
+    trainer = build(tmp_path, epochs=2)
+    starts = []
+    trainer.callbacks.append(("pre-epoch", lambda self: starts.append(self.epoch_idx)))
+
+    def stop(self):
+        raise StopEpoch
+
+    trainer.callbacks.append(("post-epoch", stop))
+    trainer.train()
+    assert starts == [0, 1] and trainer.state.global_step == 8 and trainer.state.epoch == 2.0
