@@ -134,6 +134,15 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.epoch_idx = 0
         self.batches_in_epoch = 0
         self._epoch_ended = False
+        # Accumulators of the running window and of the losses since the last log (reset by train()).
+        self._window_backwards = 0
+        self._boundary_backward = False
+        self._run_steps = 0
+        self._tr_loss = torch.zeros((), device=self.device)
+        self._tr_loss_count = 0
+        self._total_loss = 0.0
+        self._total_loss_count = 0
+        self._globalstep_last_logged = 0
         # Per-micro-batch flags, valid from pre-step to post-step.
         self.accumulation_start = False
         self.accumulation_boundary = False
