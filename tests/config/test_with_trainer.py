@@ -59,7 +59,9 @@ def test_sft_trainer_gets_the_sft_data_factory(tmp_path):
 
 def test_unknown_trainer_type_lists_the_real_trainers(tmp_path):
     with pytest.raises(
-        RecipeError, match=r"type: no Trainer named 'causel'; available: causal, sft.*'causal'"
+        RecipeError,
+        # other tests register trainers of their own, so only the built-in ones are asserted
+        match=r"type: no Trainer named 'causel'; available: causal, (.+, )?sft.*Did you mean 'causal'",
     ):
         load_recipe(recipe(tmp_path, type="causel"))
 
