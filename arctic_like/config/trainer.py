@@ -300,9 +300,9 @@ class TrainerConfig(BaseConfig):
     model: SerializeAsAny[ModelConfig] = Field(default_factory=dict, validate_default=True)
     optimizer: SerializeAsAny[OptimizerConfig] = Field(default_factory=dict, validate_default=True)
     scheduler: SerializeAsAny[SchedulerConfig] = Field(default_factory=dict, validate_default=True)
-    checkpoint: list[SerializeAsAny[CheckpointConfig]] = Field(default_factory=list)
     engine: Literal["torch", "deepspeed"] = "torch"
     deepspeed: dict[str, Any] = Field(default_factory=dict)
+    checkpoint: list[SerializeAsAny[CheckpointConfig]] = Field(default_factory=list)
     callbacks: list[CallbackSpec] = Field(default_factory=list)
     seed: int = 42
     epochs: HumanInt = Field(default=1, ge=1)
@@ -367,6 +367,11 @@ class TrainerConfig(BaseConfig):
         if trainer_cls is None:
             return []
         items = [{"type": v} if isinstance(v, str) else v for v in value]
+        if info.data.get("engine") == "deepspeed":  # a DeepSpeed run checkpoints through DeepSpeed by default
+            items = [
+                {**v, "type": "deepspeed"} if isinstance(v, dict) and v.get("type") is None else v
+                for v in items
+            ]
         out, errors = [], []
         for index, item in enumerate(items):
             try:

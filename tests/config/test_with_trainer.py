@@ -105,3 +105,18 @@ def test_custom_trainer_from_code_file(tmp_path):
     trainer = build_trainer(config)
     assert type(trainer).__name__ == "MyTrainer"
     assert type(trainer.optimizer).__name__ == "SGD"
+
+
+@pytest.mark.parametrize(
+    ("engine", "entry", "expected"),
+    [
+        ("torch", {}, "torch"),
+        ("deepspeed", {}, "deepspeed"),
+        ("deepspeed", {"type": "huggingface"}, "huggingface"),
+        ("deepspeed", "huggingface", "huggingface"),
+    ],
+)
+def test_checkpoint_type_defaults_to_the_engine(engine, entry, expected):
+    model = {"config": {"model_type": "llama", "hidden_size": 32, "num_hidden_layers": 1}}
+    config = load_recipe({"engine": engine, "model": model, "checkpoint": [entry]})
+    assert config.checkpoint[0].type == expected
