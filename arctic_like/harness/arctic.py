@@ -11,6 +11,7 @@ import os
 from typing import Any, ClassVar
 
 from arctic_like.harness.core import (
+    COMMON_ARGUMENTS,
     Dispatcher,
     HarnessCallback,
     HarnessControl,
@@ -19,9 +20,7 @@ from arctic_like.harness.core import (
     logger,
 )
 
-_COMMON = frozenset(
-    {"current_step", "max_steps", "epoch", "model", "optimizer", "learning_rate", "is_main_process"}
-)
+_COMMON = COMMON_ARGUMENTS
 
 ARCTIC_SUPPLIES: dict[str, frozenset[str]] = {
     "_on_train_start": _COMMON,

@@ -18,6 +18,11 @@ from typing import Any, ClassVar
 
 logger = logging.getLogger("arctic_like.harness")
 
+# What every framework supplies at every event; each adapter adds the event-specific names.
+COMMON_ARGUMENTS = frozenset(
+    {"current_step", "max_steps", "epoch", "model", "optimizer", "learning_rate", "is_main_process"}
+)
+
 EVENTS: dict[str, str] = {
     "_on_train_start": "training is about to run its first batch",
     "_on_train_end": "training finished (normally or stopped by a callback)",

@@ -14,6 +14,7 @@ from transformers import TrainerCallback
 from transformers.trainer_callback import ExportableState
 
 from arctic_like.harness.core import (
+    COMMON_ARGUMENTS,
     Dispatcher,
     HarnessCallback,
     HarnessControl,
@@ -23,9 +24,7 @@ from arctic_like.harness.core import (
     logger,
 )
 
-_COMMON = frozenset(
-    {"current_step", "max_steps", "epoch", "model", "optimizer", "learning_rate", "is_main_process"}
-)
+_COMMON = COMMON_ARGUMENTS
 _AFTER_FORWARD = _COMMON | {"loss", "batch"}
 
 HF_SUPPLIES: dict[str, frozenset[str]] = {

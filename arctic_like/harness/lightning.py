@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import lightning.pytorch as pl
 
 from arctic_like.harness.core import (
+    COMMON_ARGUMENTS,
     Dispatcher,
     HarnessCallback,
     HarnessControl,
@@ -22,9 +23,7 @@ from arctic_like.harness.core import (
     logger,
 )
 
-_COMMON = frozenset(
-    {"current_step", "max_steps", "epoch", "model", "optimizer", "learning_rate", "is_main_process"}
-)
+_COMMON = COMMON_ARGUMENTS
 
 LIGHTNING_SUPPLIES: dict[str, frozenset[str]] = {
     "_on_train_start": _COMMON,
