@@ -19,18 +19,9 @@ import pytest
 import yaml
 
 from arctic_like.cli import main
+from tests.tiny import TINY_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
-
-TINY_MODEL = {
-    "model_type": "llama",
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 4,
-    "max_position_embeddings": 32,
-}
 
 
 def base_recipe(work: Path) -> dict:

@@ -5,15 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-TINY_MODEL = {
-    "model_type": "llama",
-    "hidden_size": 32,
-    "intermediate_size": 64,
-    "num_hidden_layers": 2,
-    "num_attention_heads": 4,
-    "num_key_value_heads": 4,
-    "max_position_embeddings": 32,
-}
+from tests.tiny import TINY_MODEL
 
 
 def tiny_recipe(tmp_path: Path, *, lr: float = 1e-3, **overrides: Any) -> dict[str, Any]:
