@@ -18,6 +18,12 @@ from transformers import TrainerCallback
 logger = logging.getLogger("arctic_like.callbacks")
 
 
+def check_mode(owner: str, mode: str) -> None:
+    """Reject a metric mode other than 'min' or 'max', naming the callback."""
+    if mode not in ("min", "max"):
+        raise ValueError(f"{owner} mode must be 'min' or 'max', got {mode!r}. Fix: pass mode='min'.")
+
+
 class Callback(TrainerCallback):
     """An HF-style callback with access to its arctic_like trainer.
 

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Literal
 
-from arctic_like.callbacks.base import Callback
+from arctic_like.callbacks.base import Callback, check_mode
 
 logger = logging.getLogger("arctic_like.callbacks.best_checkpoint")
 
@@ -38,10 +38,7 @@ class BestCheckpoint(Callback):
         checkpoint_dir: str | Path | None = None,
         state_key: str | None = None,
     ) -> None:
-        if mode not in ("min", "max"):
-            raise ValueError(
-                f"BestCheckpoint mode must be 'min' or 'max', got {mode!r}. Fix: pass mode='min'."
-            )
+        check_mode("BestCheckpoint", mode)
         if keep < 1:
             raise ValueError(f"BestCheckpoint keep must be at least 1, got {keep}.")
         super().__init__(state_key)

@@ -6,7 +6,7 @@ import logging
 import math
 from typing import Any, Literal
 
-from arctic_like.callbacks.base import Callback
+from arctic_like.callbacks.base import Callback, check_mode
 
 logger = logging.getLogger("arctic_like.callbacks.early_stopping")
 
@@ -27,10 +27,7 @@ class EarlyStopping(Callback):
         threshold: float = 0.0,
         state_key: str | None = None,
     ) -> None:
-        if mode not in ("min", "max"):
-            raise ValueError(
-                f"EarlyStopping mode must be 'min' or 'max', got {mode!r}. Fix: pass mode='min'."
-            )
+        check_mode("EarlyStopping", mode)
         if patience < 1:
             raise ValueError(f"EarlyStopping patience must be at least 1, got {patience}.")
         super().__init__(state_key)

@@ -124,17 +124,8 @@ class ArcticHarnessCallback(Dispatcher):
         self._apply(self.fire(name, self._getters(trainer, **extra)), trainer)
 
     def _apply(self, result: HarnessControl | None, trainer: Any) -> None:
-        if result is None:
-            return
-        control = trainer.control
-        if result.stop_training:
-            control.should_training_stop = True
-        if result.save:
-            control.should_save = True
-        if result.evaluate:
-            control.should_evaluate = True
-        if result.log:
-            self._pending_logs.update(result.log)
+        if result is not None:
+            result.apply_flags(trainer.control, self._pending_logs)
 
     # -- trainer events -------------------------------------------------------------------------------------
     def _pre_train(self, trainer: Any) -> None:

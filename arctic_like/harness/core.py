@@ -76,6 +76,16 @@ class HarnessControl:
         """Ask the framework to stop training after the current step, saying why."""
         return cls(stop_training=True, reason=reason)
 
+    def apply_flags(self, control: Any, pending_logs: dict[str, float]) -> None:
+        """Set the flags of an HF-style ``TrainerControl`` (arctic_like's too) and queue the log values."""
+        if self.stop_training:
+            control.should_training_stop = True
+        if self.save:
+            control.should_save = True
+        if self.evaluate:
+            control.should_evaluate = True
+        pending_logs.update(self.log)
+
 
 class HarnessCallback:
     """Base of write-once callbacks: override :data:`EVENTS`, with parameters from :data:`VOCABULARY`.

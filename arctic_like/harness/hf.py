@@ -115,16 +115,8 @@ class HFHarnessCallback(TrainerCallback, ExportableState, Dispatcher):
             self._batch = {k: v for k, v in kwargs.items() if k != "num_items_in_batch"}
 
     def _apply(self, result: HarnessControl | None, control: Any) -> None:
-        if result is None:
-            return
-        if result.stop_training:
-            control.should_training_stop = True
-        if result.save:
-            control.should_save = True
-        if result.evaluate:
-            control.should_evaluate = True
-        if result.log:
-            self._pending_logs.update(result.log)
+        if result is not None:
+            result.apply_flags(control, self._pending_logs)
 
     def _event(self, name: str, args: Any, state: Any, control: Any, kwargs: dict, **extra: Any) -> Any:
         self._apply(self.fire(name, self._getters(args, state, kwargs, **extra)), control)
