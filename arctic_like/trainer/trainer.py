@@ -41,6 +41,7 @@ from arctic_like.scheduler import CosineSchedulerFactory, SchedulerFactory
 from arctic_like.tokenizer import CharTokenizerFactory, TokenizerFactory
 from arctic_like.trainer.exceptions import NonFiniteLossError, SkipStep, StopEpoch, StopTraining
 from arctic_like.trainer.state import TrainerControl, TrainerState
+from arctic_like.trainer.throughput import Throughput, batch_size_and_tokens
 
 logger = logging.getLogger("arctic_like.trainer")
 
@@ -210,6 +211,14 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             self.training_horizon = self.num_epochs * self.steps_per_epoch
 
     @property
+    def throughput(self) -> Throughput:
+        """Samples, tokens, time and memory behind the throughput figures of the logs."""
+        meter = self.__dict__.get("_throughput")
+        if meter is None:
+            meter = self.__dict__["_throughput"] = Throughput(self)
+        return meter
+
+    @property
     def gradient_accumulation_steps(self) -> int:
         """Micro-batches per optimizer step."""
         return int(self.config.gradient_accumulation_steps)
@@ -225,6 +234,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         state.save_steps = config.save_steps
         state.train_batch_size = int(config.micro_batch_size)
         start_time = time.perf_counter()
+        self.throughput.start()
         self._initial_global_step = state.global_step
         self._run_steps = 0
         self._tr_loss = torch.zeros((), device=self.device)
@@ -248,6 +258,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             "train_runtime": runtime,
             "train_samples_per_second": steps_run * self.samples_per_step / max(runtime, 1e-9),
             "train_steps_per_second": steps_run / max(runtime, 1e-9),
+            "train_tokens_per_second": self.throughput.run_tokens_all() / max(runtime, 1e-9),
             "total_flos": state.total_flos,
             "train_loss": self._total_loss / max(self._total_loss_count, 1),
         }
@@ -346,6 +357,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
 
     def step(self, batch: dict[str, torch.Tensor]) -> None:
         """One micro-batch: forward, loss, backward; the optimizer step when it closes the window."""
+        self.throughput.count(batch)
         batch = self._to_device(batch)
         self.state.num_input_tokens_seen += batch["input_ids"].numel() * self.world_size
         with self.engine.accumulate(self.accumulation_boundary):
@@ -463,12 +475,14 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
                 if self.last_learning_rate is not None
                 else self.optimizer.param_groups[0]["lr"]
             )
+            logs.update(self.throughput.window(steps))
             self._globalstep_last_logged = state.global_step
             logger.debug("logging %d steps", steps)
             self.log(logs)
-        if control.should_evaluate:
-            self.evaluate()
-        self._maybe_save(end_of_epoch=end_of_epoch)
+        with self.throughput.paused():
+            if control.should_evaluate:
+                self.evaluate()
+            self._maybe_save(end_of_epoch=end_of_epoch)
 
     def _drain_loss(self) -> float:
         """Mean micro-batch loss since the last drain (one host sync), folded into the run's total."""
@@ -510,20 +524,22 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.control.should_evaluate = False
         self.engine.train_mode(False)
         metrics: dict[str, float] = {}
+        start = time.perf_counter()
+        samples = tokens = count = 0
         try:
             if self.eval_dataloader is not None:
                 total = torch.zeros((), dtype=torch.float64, device=self.device)
-                count = 0
                 with torch.no_grad():
                     for batch in self.eval_dataloader:
+                        batch_samples, batch_tokens = batch_size_and_tokens(batch)
+                        samples, tokens = samples + batch_samples, tokens + batch_tokens
                         total += self.prediction_step(batch).double()
                         count += 1
                 if self.world_size > 1:
-                    t = torch.stack(
-                        [total, torch.tensor(float(count), dtype=torch.float64, device=self.device)]
-                    )
+                    counts = torch.tensor([count, samples, tokens], dtype=torch.float64, device=self.device)
+                    t = torch.cat([total.reshape(1), counts])
                     torch.distributed.all_reduce(t)
-                    total, count = t[0], int(t[1])
+                    total, count, samples, tokens = t[0], int(t[1]), int(t[2]), int(t[3])
                 if count:
                     metrics["eval_loss"] = float(total) / count
             with torch.no_grad():
@@ -531,6 +547,12 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             metrics.update({k if k.startswith("eval_") else f"eval_{k}": float(v) for k, v in extra.items()})
         finally:
             self.engine.train_mode(True)
+        if samples:
+            runtime = max(time.perf_counter() - start, 1e-9)
+            metrics["eval_runtime"] = runtime
+            metrics["eval_samples_per_second"] = samples / runtime
+            metrics["eval_steps_per_second"] = count / runtime
+            metrics["eval_tokens_per_second"] = tokens / runtime
         if not metrics and not self._warned_no_eval:
             logger.warning("evaluation requested but there is no evaluation data and no metric")
             self._warned_no_eval = True

@@ -42,7 +42,8 @@ def test_missing_metric_names_the_available_ones(make_trainer):
     trainer = make_trainer(max_steps=2, eval_steps=1)
     trainer.add_callback(EarlyStopping(metric="bleu"))
     with pytest.raises(
-        ValueError, match=r"'bleu' is not among the evaluation metrics \['eval_accuracy', 'eval_loss'\]"
+        ValueError,
+        match=r"'bleu' is not among the evaluation metrics \['eval_accuracy', 'eval_loss', 'eval_runtime'",
     ):
         trainer.train()
 
