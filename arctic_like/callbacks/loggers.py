@@ -40,12 +40,35 @@ def recipe_dict(trainer: Any) -> dict[str, Any] | None:
     return _jsonable(dict(vars(config)))
 
 
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts and lists as one level with dotted keys: ``{"optimizer": {"lr": 3e-3}}`` gives
+    ``{"optimizer.lr": 3e-3}``; list items are numbered (``checkpoint.0.type``)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, list | tuple):
+            flat.update(flatten({str(i): v for i, v in enumerate(value)}, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _is_eval_log(logs: dict[str, Any]) -> bool:
+    """An evaluation's metrics as they reach ``on_log``."""
+    keys = [k for k in logs if k != "epoch"]
+    return bool(keys) and all(k.startswith("eval_") for k in keys)
+
+
 class JsonLogger(Callback):
     """Append one JSON object per event to ``<output_dir>/log.jsonl`` (or ``path``), on rank 0 only.
 
     The first line of a run is ``{"event": "run", ...}`` with the recipe and run metadata; then one line per
     ``train_begin``, ``log``, ``evaluate``, ``save``, ``epoch_end`` and ``train_end`` with ``timestamp``,
-    ``global_step``, ``epoch`` and ``metrics``. Other callbacks add lines with :meth:`write`.
+    ``global_step``, ``epoch`` and ``metrics``. An evaluation's metrics reach both ``on_log`` and
+    ``on_evaluate`` (as in HF); they are written once, as an ``evaluate`` line. Other callbacks add lines
+    with :meth:`write`.
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
@@ -95,12 +118,7 @@ class JsonLogger(Callback):
         self.write("train_begin")
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
-        self.write("log", logs)
-
-    def on_evaluate(
-        self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any
-    ) -> None:
-        self.write("evaluate", metrics)
+        self.write("evaluate" if _is_eval_log(logs or {}) else "log", logs)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.write("save")
@@ -115,7 +133,9 @@ class JsonLogger(Callback):
 class TensorBoardLogger(Callback):
     """Write scalars (``train/loss``, ``eval/loss``, ...), the recipe as text and hyper-parameters.
 
-    Events go to ``<output_dir>/tensorboard`` unless ``log_dir`` is given; only rank 0 writes.
+    Scalars are named as by HF's TensorBoard callback (``eval_x`` as ``eval/x``, others as ``train/x``).
+    The hyper-parameters are the recipe's fields flattened with dotted names (``optimizer.lr``). Events go
+    to ``<output_dir>/tensorboard`` unless ``log_dir`` is given; only rank 0 writes.
     """
 
     def __init__(self, log_dir: str | Path | None = None) -> None:
@@ -136,7 +156,7 @@ class TensorBoardLogger(Callback):
             self.writer.add_text(
                 "recipe", "```\n" + json.dumps(recipe, indent=2) + "\n```", state.global_step
             )
-        hparams = {k: v for k, v in (recipe or {}).items() if isinstance(v, (int, float, str, bool))}
+        hparams = {k: v for k, v in flatten(recipe or {}).items() if isinstance(v, int | float | str | bool)}
         if hparams:
             self.writer.add_hparams(hparams, {}, run_name=".")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from arctic_like.callbacks.base import Callback
+from arctic_like.checkpoint.atomic import honour_umask
 
 
 class LossPlot(Callback):
@@ -67,6 +68,7 @@ class LossPlot(Callback):
         os.close(fd)
         try:
             fig.savefig(tmp, format="png")
+            honour_umask(Path(tmp))
             os.replace(tmp, self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -1,4 +1,4 @@
-"""Console feedback: a tqdm progress bar, a plain log printer and a one-off run summary."""
+"""Console feedback for HF-style use: a progress bar, a plain log printer and a one-off run summary."""
 
 from __future__ import annotations
 
@@ -6,35 +6,33 @@ import logging
 import sys
 from typing import Any, TextIO
 
-from tqdm.auto import tqdm
-
 from arctic_like.callbacks.base import Callback
+from arctic_like.trainer.console import Console, compact
 
 logger = logging.getLogger("arctic_like.callbacks.progress")
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 class ProgressCallback(Callback):
-    """tqdm bars for training (latest loss and learning rate in the bar) and for each evaluation.
+    """The console's progress bar driven by HF events: for HF's ``Trainer``, the harness, or a trainer
+    with ``progress: false``.
 
-    ``enabled=None`` (the default) shows the bars only when ``file`` is a TTY and the recipe's ``progress``
-    is not false; ``True``/``False`` force it.
+    An arctic_like trainer shows its own console by default (``trainer.console``); while that is on, this
+    callback shows nothing, so there is never a second bar. ``enabled=None`` (the default) shows the bar
+    only when ``file`` (default: stderr) is a TTY and the recipe's ``progress`` is not false;
+    ``True``/``False`` force it.
     """
 
     def __init__(self, enabled: bool | None = None, file: TextIO | None = None) -> None:
         super().__init__()
         self.enabled = enabled
         self.file = file
-        self.training_bar: tqdm | None = None
-        self.eval_bar: tqdm | None = None
+        self.console: Console | None = None
 
     def _active(self, state: Any) -> bool:
         if not state.is_world_process_zero:
+            return False
+        if getattr(self.trainer, "console", None) is not None:
+            logger.debug("ProgressCallback: the trainer's console already shows progress")
             return False
         if self.enabled is not None:
             return self.enabled
@@ -44,43 +42,25 @@ class ProgressCallback(Callback):
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         if self._active(state):
-            self.training_bar = tqdm(
-                total=state.max_steps,
-                initial=state.global_step,
-                desc="train",
-                file=self.file,
-                dynamic_ncols=True,
-            )
+            self.console = Console(file=self.file, mode="bar")
+            self.console.start(state.max_steps, state.global_step)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.training_bar is not None:
-            self.training_bar.update(state.global_step - self.training_bar.n)
+        if self.console is not None:
+            self.console.advance(state.global_step)
 
     def on_prediction_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if not self._active(state):
-            return
-        if self.eval_bar is None:
-            loader = kwargs.get("eval_dataloader")
-            total = len(loader) if loader is not None and hasattr(loader, "__len__") else None
-            self.eval_bar = tqdm(total=total, desc="eval", leave=False, file=self.file, dynamic_ncols=True)
-        self.eval_bar.update(1)
-
-    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.eval_bar is not None:
-            self.eval_bar.close()
-            self.eval_bar = None
+        if self.console is not None:
+            self.console.evaluating()
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
-        if self.training_bar is None or not logs:
-            return
-        shown = {k: _fmt(v) for k, v in logs.items() if k in ("loss", "learning_rate", "eval_loss")}
-        if shown:
-            self.training_bar.set_postfix(shown, refresh=True)
+        if self.console is not None and logs:
+            self.console.show(state.global_step, logs)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        if self.training_bar is not None:
-            self.training_bar.close()
-            self.training_bar = None
+        if self.console is not None:
+            self.console.stop()
+            self.console = None
 
 
 class PrinterCallback(Callback):
@@ -92,7 +72,7 @@ class PrinterCallback(Callback):
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
         if state.is_local_process_zero and logs:
-            shown = {k: _fmt(v) for k, v in logs.items() if k != "total_flos"}
+            shown = {k: compact(v) for k, v in logs.items() if k != "total_flos"}
             print({"step": state.global_step, **shown}, file=self.file or sys.stdout, flush=True)
 
 

@@ -3,13 +3,20 @@
 A checkpoint is written into a hidden temporary directory, every file and directory in it is fsynced, and
 only then is it renamed to its final name; small pointer files are replaced with `os.replace`. A crash at
 any point leaves either the old state or the new one, never a half-written checkpoint under a final name.
+
+Temporary files and directories are created private (0600/0700) by `tempfile`, and some writers
+(safetensors) do the same; `honour_umask` gives everything the modes a plain `open`/`mkdir` would have
+given under the process's umask before it is renamed into place, so a group can read checkpoints on a
+shared cluster when the umask allows it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import stat
 import uuid
 from pathlib import Path
 
@@ -35,6 +42,37 @@ def fsync_tree(root: Path) -> None:
             finally:
                 os.close(fd)
         fsync_dir(Path(dirpath))
+
+
+def current_umask() -> int:
+    """The process's umask (read from /proc where possible; setting it to read it is not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            match = re.search(r"^Umask:\s*([0-7]+)", f.read(), re.MULTILINE)
+        if match:
+            return int(match.group(1), 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def honour_umask(path: Path, umask: int | None = None) -> None:
+    """Give `path` (a file, or a directory and everything below it) the modes `open`/`mkdir` give under
+    the umask: directories and executables 0777 & ~umask, other files 0666 & ~umask."""
+    mask = current_umask() if umask is None else umask
+    path = Path(path)
+    entries = [path]
+    if path.is_dir() and not path.is_symlink():
+        for dirpath, dirnames, filenames in os.walk(path):
+            entries += [Path(dirpath, name) for name in dirnames + filenames]
+    for entry in entries:
+        mode = entry.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            continue
+        full = 0o777 if stat.S_ISDIR(mode) or mode & 0o111 else 0o666
+        os.chmod(entry, full & ~mask)
 
 
 def write_text_atomic(path: Path, text: str) -> None:

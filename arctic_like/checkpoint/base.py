@@ -22,7 +22,13 @@ from typing import Any, ClassVar
 import torch
 
 from arctic_like.callback import CallbackMixin
-from arctic_like.checkpoint.atomic import fsync_dir, fsync_tree, remove_tree, write_text_atomic
+from arctic_like.checkpoint.atomic import (
+    fsync_dir,
+    fsync_tree,
+    honour_umask,
+    remove_tree,
+    write_text_atomic,
+)
 from arctic_like.checkpoint.config import CheckpointEngineConfig
 from arctic_like.checkpoint.errors import CheckpointError
 from arctic_like.checkpoint.manifest import MANIFEST_NAME, build_manifest, read_manifest, verify
@@ -177,6 +183,7 @@ class CheckpointEngine(Registrable, CallbackMixin):
             if self.is_rank_zero:
                 manifest = build_manifest(tmp, engine=self.name, step=step, model=self._model_for_manifest())
                 (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+                honour_umask(tmp)
                 fsync_tree(tmp)
                 if final.exists():
                     remove_tree(final)

@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from arctic_like.callback import CallbackMixin
+from arctic_like.checkpoint.atomic import honour_umask
 from arctic_like.config.parts import AdditionSourceConfig, DataConfig, FileSourceConfig, ReverseSourceConfig
 from arctic_like.data.sources import load_source
 from arctic_like.data.synthetic import make_task
@@ -325,6 +326,7 @@ class DataFactory(Registrable, CallbackMixin):
             try:
                 with _quiet_progress():
                     processed.save_to_disk(str(tmp))
+                honour_umask(tmp)
                 os.replace(tmp, path)
             except OSError:
                 if not (path / "dataset_dict.json").exists():

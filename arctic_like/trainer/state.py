@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arctic_like.checkpoint.atomic import honour_umask
+
 
 @dataclass
 class TrainerState:
@@ -72,6 +74,7 @@ class TrainerState:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
+            honour_umask(Path(tmp))
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

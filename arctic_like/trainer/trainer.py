@@ -39,6 +39,7 @@ from arctic_like.optimizer import AdamWOptimizerFactory, OptimizerFactory
 from arctic_like.registry import Registrable
 from arctic_like.scheduler import CosineSchedulerFactory, SchedulerFactory
 from arctic_like.tokenizer import CharTokenizerFactory, TokenizerFactory
+from arctic_like.trainer.console import CONSOLE_CALLBACKS, EVAL_RATES, Console
 from arctic_like.trainer.exceptions import NonFiniteLossError, SkipStep, StopEpoch, StopTraining
 from arctic_like.trainer.state import TrainerControl, TrainerState
 from arctic_like.trainer.throughput import Throughput, batch_size_and_tokens
@@ -114,7 +115,9 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
     scheduler_factory: type[SchedulerFactory] = CosineSchedulerFactory
     checkpoint_engine: type[CheckpointEngine] = TorchCheckpointEngine
 
-    callbacks: ClassVar[list[tuple[str, Any]]] = [("pre-train", _reset_for_training)]
+    callbacks: ClassVar[list[tuple[str, Any]]] = [("pre-train", _reset_for_training), *CONSOLE_CALLBACKS]
+    console: Console | None = None
+    """The progress bar / plain log lines of ``train()`` (see ``trainer/console.py``); None when off."""
 
     def __init__(self, config: TrainerConfig) -> None:
         self.config = config  # type: ignore[misc]
@@ -592,7 +595,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         evals = [e for e in state.log_history if any(k.startswith("eval_") for k in e)]
         last_eval = evals[-1] if evals else None
         if last_eval is not None:
-            shown = {k: v for k, v in last_eval.items() if k.startswith("eval_")}
+            shown = {k: v for k, v in last_eval.items() if k.startswith("eval_") and k not in EVAL_RATES}
             text += f"; evaluation at step {last_eval['step']}: {_format_logs(shown)}"
         return text
 
