@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint format tour bench
+.PHONY: demo test lint format tour bench docs-figures
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,3 +31,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/dispatch.py
+
+# Rerun the demo and the benchmarks, record their output in docs/figures/ and rewrite the figures the docs
+# quote (about 15 minutes on an idle 2-core machine; run it on an idle one).
+docs-figures: $(STAMP)
+	$(PY) scripts/docs_figures.py --run all

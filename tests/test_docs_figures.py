@@ -1,0 +1,47 @@
+"""The figures the docs quote are the ones `make docs-figures` last recorded (nothing is rerun here)."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("docs_figures", ROOT / "scripts" / "docs_figures.py")
+figures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(figures)
+
+
+def test_docs_show_the_recorded_figures():
+    assert figures.stale() == [], "Fix: python scripts/docs_figures.py --write"
+
+
+def test_every_region_is_known_and_used():
+    used = {m[2] for path in figures.DOCS for m in figures.REGION.finditer(path.read_text(encoding="utf-8"))}
+    assert used == set(figures.REGIONS)
+
+
+def test_a_figure_edited_by_hand_is_caught():
+    text = (ROOT / "docs" / "quick-start.md").read_text(encoding="utf-8")
+    accuracy = re.search(r"<!-- figures:demo-accuracy -->([\d.]+)<!-- /figures -->", text)
+    assert accuracy is not None
+    edited = text.replace(accuracy[0], "<!-- figures:demo-accuracy -->0.99<!-- /figures -->")
+    assert figures.rendered(edited) == text != edited
+
+
+def test_unknown_region_is_an_error():
+    with pytest.raises(KeyError, match="unknown figures region 'nope'"):
+        figures.rendered("<!-- figures:nope -->1<!-- /figures -->")
+
+
+def test_recordings_say_how_they_were_made_and_parse():
+    for name in figures.RUNNERS:
+        header = figures.Recording.read(name).header
+        assert {"command", "date", "machine", "load", "versions"} <= set(header)
+    demo = figures.demo_figures(figures.Recording.read("demo"))
+    assert demo["steps"] == "1000" and 0 <= float(demo["accuracy"]) <= 1
+    assert demo["first_log"].startswith("step 50/1000 ") and "tokens_per_second=" in demo["first_log"]
+    rows = figures.dispatch_rows(figures.Recording.read("dispatch"))
+    assert len(rows) == 17 and rows["plain method"][1] == 1.0
+    runs = figures.overhead_runs(figures.Recording.read("overhead"))
+    assert len(runs) == figures.OVERHEAD_RUNS and all(set(r) == {"hand", "arctic_like", "hf"} for r in runs)
