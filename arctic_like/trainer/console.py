@@ -129,8 +129,12 @@ def _lines_above_bar(stream: TextIO) -> Iterator[None]:
     logging.lastResort = _LastResortThroughBar(stream)
     if getattr(previous_showwarning, "__module__", None) == "warnings":  # not captured by logging
         warnings.showwarning = show_warning
+    loggers = _console_loggers()
+    levels = [next(h.level for h in lg.handlers if _is_console_handler(h)) for lg in loggers]
     try:
-        with logging_redirect_tqdm(loggers=_console_loggers(), tqdm_class=_Bar):
+        with logging_redirect_tqdm(loggers=loggers, tqdm_class=_Bar):
+            for lg, level in zip(loggers, levels, strict=True):
+                lg.handlers[-1].setLevel(level)  # tqdm's handler replaces the console one: same threshold
             yield
     finally:
         logging.lastResort = previous_last_resort

@@ -95,12 +95,21 @@ def test_bar_with_logs_and_warnings_above_it(make_trainer, monkeypatch, request)
     monkeypatch.setattr(package, "handlers", [handler])
     request.addfinalizer(lambda level=package.level: package.setLevel(level))
     package.setLevel(logging.INFO)
+    quiet = logging.getLogger("tests.quiet")  # another library's logger, its handler set to WARNING
+    quiet_handler = logging.StreamHandler()
+    quiet_handler.setLevel(logging.WARNING)
+    monkeypatch.setattr(quiet, "handlers", [quiet_handler])
+    monkeypatch.setattr(quiet, "propagate", False)
+    request.addfinalizer(lambda level=quiet.level: quiet.setLevel(level))
+    quiet.setLevel(logging.INFO)
     trainer = make_trainer(max_steps=4, logging_steps=1, eval_steps=2, progress=True)
 
     def speak(self):
         if self.state.global_step == 3:
             logging.getLogger("arctic_like.test").info("a log record at step 3")
             warnings.warn("a warning at step 3", UserWarning, stacklevel=1)
+            quiet.info("below its handler's level")
+            quiet.warning("a library warning")
 
     trainer.callbacks.append(("post-optimizer-step", speak))
     with warnings.catch_warnings():
@@ -112,10 +121,12 @@ def test_bar_with_logs_and_warnings_above_it(make_trainer, monkeypatch, request)
     assert re.search(r"loss=[\d.]+ lr=[\d.e-]+ eval: loss=[\d.]+ accuracy=[\d.]+$", bars[0])
     assert lines[-1] == bars[0]
     assert "INFO arctic_like.test: a log record at step 3" in lines
+    assert "a library warning" in lines and "below its handler's level" not in screen.getvalue()
     screen_text = "".join(lines).replace(" ", "")  # the warning wraps: its file path is long
     assert "UserWarning:awarningatstep3" in screen_text
     assert any(line.startswith("INFO arctic_like.trainer: training done: 4 steps") for line in lines)
-    assert package.handlers == [handler] and logging.lastResort is not None
+    assert package.handlers == [handler] and quiet.handlers == [quiet_handler]
+    assert logging.lastResort is not None
     assert warnings.showwarning.__module__ == "warnings"
 
 
