@@ -2,13 +2,14 @@
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("docs_figures", ROOT / "scripts" / "docs_figures.py")
-figures = importlib.util.module_from_spec(_spec)
+figures = sys.modules["docs_figures"] = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(figures)
 
 
