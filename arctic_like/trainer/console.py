@@ -252,7 +252,8 @@ class Console:
 # ------------------------------------------------------------------------------------ the trainer's hooks
 
 
-def _start(self: Any) -> None:
+def console_start(self: Any) -> None:
+    """Open the console at the run's step (none on other ranks or with ``progress: false``)."""
     config = getattr(self, "config", None)
     if not getattr(config, "progress", True) or not self.state.is_world_process_zero:
         self.console = None
@@ -262,37 +263,41 @@ def _start(self: Any) -> None:
     self.console.start(self.training_horizon, self.state.global_step)
 
 
-def _advance(self: Any) -> None:
+def console_advance(self: Any) -> None:
+    """Move the bar to the optimizer step just done."""
     console = self.__dict__.get("console")
     if console is not None:
         console.advance(self.state.global_step)
 
 
-def _show(self: Any, logs: Any) -> Any:
+def console_show(self: Any, logs: Any) -> Any:
+    """Show a log record; the record passes on unchanged."""
     console = self.__dict__.get("console")
     if console is not None and isinstance(logs, dict):
         console.show(self.state.global_step, logs)
     return logs
 
 
-def _evaluating(self: Any) -> None:
+def console_evaluating(self: Any) -> None:
+    """Say on the bar that an evaluation runs."""
     console = self.__dict__.get("console")
     if console is not None:
         console.evaluating()
 
 
-def _stop(self: Any) -> None:
+def console_stop(self: Any) -> None:
+    """Draw the final bar and give the console back (after success or error)."""
     console = self.__dict__.get("console")
     if console is not None:
         console.stop()
 
 
 CONSOLE_CALLBACKS: list[tuple[str, Callable[..., Any]]] = [
-    ("pre-train", _start),
-    ("post-optimizer-step", _advance),
-    ("post-log", _show),
-    ("post-prediction-step", _evaluating),
-    ("post-train", _stop),
-    ("error-train", _stop),
+    ("pre-train", console_start),
+    ("post-optimizer-step", console_advance),
+    ("post-log", console_show),
+    ("post-prediction-step", console_evaluating),
+    ("post-train", console_stop),
+    ("error-train", console_stop),
 ]
 """The trainer's class-level callbacks that drive ``trainer.console`` (declared on ``Trainer``)."""
