@@ -125,7 +125,7 @@ def apply_to_instance(owner: Any, plan: ClassPlan, specs: list[CallSpec]) -> Non
             routed = class_dispatcher(info, class_chain, cls, routes=True, log_init=log_init)
             type.__setattr__(cls, key, None)  # instances without a chain of their own read this
             type.__setattr__(cls, info.name, routed)
-        own = compile_dispatch(info, *chain)
+        own = compile_dispatch(info, *chain, reuse=namespace.get(key))
         setattr(own, _CHAIN_ATTR, entries)
         namespace[key] = own
 
