@@ -15,9 +15,12 @@ _NUMBER = re.compile(r"^\s*([+-]?(?:\d[\d_]*)?(?:\.\d+)?(?:e[+-]?\d+)?)\s*([kmbg
 
 
 class BaseConfig(BaseModel):
-    """Base of every recipe config: unknown keys are errors, assignments are validated."""
+    """Base of every recipe config: unknown keys are errors, assignments are validated, a float field
+    refuses ``.inf`` and ``.nan`` (no setting of a run can work with them)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, arbitrary_types_allowed=True, allow_inf_nan=False
+    )
 
 
 def _scaled(value: str) -> float | None:
@@ -71,7 +74,9 @@ def _parse_human_float(value: Any) -> Any:
         number = _scaled(value)
         if number is None:
             raise ValueError(f"{value!r} is not a number; write e.g. 0.001, 1e-3 or 3k")
-        return number
+        value = number
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a finite number; write e.g. 0.001, 1e-3 or 3k")
     return value
 
 

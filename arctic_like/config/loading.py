@@ -363,7 +363,7 @@ def _format_errors(
                 line = lines[loc[:depth]]
                 break
         msg = e["msg"].removeprefix("Value error, ")
-        hint = _fix_hint({**e, "loc": loc}, root, trainer_cls, raw)
+        hint = "" if "Fix:" in msg else _fix_hint({**e, "loc": loc}, root, trainer_cls, raw)
         where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
         items.append(f"{where}{path}: {msg}. {hint}".rstrip())
         if first_path is None:
@@ -386,13 +386,7 @@ def load_recipe(path_or_dict: str | Path | Mapping[str, Any], overrides: Iterabl
     else:
         recipe_path = Path(path_or_dict)
         file = str(recipe_path)
-        if not recipe_path.is_file():
-            raise RecipeError(
-                f"recipe file {file!r} does not exist. "
-                f"Fix: check the path (relative paths start at {Path.cwd()}).",
-                file=file,
-            )
-        raw, lines = _parse_yaml(recipe_path.read_text(encoding="utf-8"), file)
+        raw, lines = _parse_yaml(_read_recipe_file(recipe_path), file)
         base_dir = recipe_path.resolve().parent
     if raw is None:
         raw = {}
@@ -424,6 +418,39 @@ def load_recipe(path_or_dict: str | Path | Mapping[str, Any], overrides: Iterabl
         recipe_dir.reset(token)
 
 
+def _read_recipe_file(path: Path) -> str:
+    """The text of a recipe file; a missing, unreadable or non-UTF-8 file is a `RecipeError`."""
+    file = str(path)
+    if path.is_dir():
+        raise RecipeError(
+            f"recipe {file!r} is a directory, not a file. Fix: give the path of a .yaml file in it.",
+            file=file,
+        )
+    if not path.is_file():
+        raise RecipeError(
+            f"recipe file {file!r} does not exist. "
+            f"Fix: check the path (relative paths start at {Path.cwd()}).",
+            file=file,
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise RecipeError(
+            f"recipe file {file!r} cannot be read ({error.strerror or error}). Fix: check its permissions.",
+            file=file,
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise RecipeError(
+            f"{file}:{line}: the recipe is not UTF-8 text (byte {data[error.start]:#04x} at offset "
+            f"{error.start}). Fix: save it as UTF-8 (a YAML recipe is a text file).",
+            file=file,
+            line=line,
+        ) from None
+
+
 def _import_code(raw: dict[str, Any], file: str | None, lines: dict) -> None:
     code = raw.get("code") or []
     for index, entry in enumerate([code] if isinstance(code, str | Path) else code):
@@ -435,6 +462,14 @@ def _import_code(raw: dict[str, Any], file: str | None, lines: dict) -> None:
             path = base / path
         line = lines.get(("code",) if isinstance(code, str | Path) else ("code", index))
         where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
+        if path.is_dir():
+            raise RecipeError(
+                f"{where}code: {str(path)!r} is a directory; code: takes Python files. "
+                "Fix: list the .py files in it (code: [a.py, b.py]).",
+                file=file,
+                line=line,
+                path="code",
+            )
         if not path.is_file():
             raise RecipeError(
                 f"{where}code: file {str(path)!r} does not exist. Fix: give a path relative to the recipe.",
@@ -444,6 +479,14 @@ def _import_code(raw: dict[str, Any], file: str | None, lines: dict) -> None:
             )
         try:
             import_code_file(path)
+        except SystemExit as error:
+            raise RecipeError(
+                f"{where}code: {str(path)!r} called sys.exit({error.code!r}) while being imported. "
+                'Fix: put the part of the file that runs as a script under `if __name__ == "__main__":`.',
+                file=file,
+                line=line,
+                path="code",
+            ) from None
         except Exception as error:
             raise RecipeError(
                 f"{where}code: cannot import {str(path)!r}: {type(error).__name__}: {error}. "

@@ -304,7 +304,7 @@ class TrainerConfig(BaseConfig):
     deepspeed: dict[str, Any] = Field(default_factory=dict)
     checkpoint: list[SerializeAsAny[CheckpointConfig]] = Field(default_factory=list)
     callbacks: list[CallbackSpec] = Field(default_factory=list)
-    seed: int = 42
+    seed: int = Field(default=42, ge=0, lt=2**63)
     epochs: HumanInt = Field(default=1, ge=1)
     max_steps: HumanInt | None = Field(default=None, ge=1)
     micro_batch_size: HumanInt = Field(default=1, ge=1)
@@ -323,6 +323,8 @@ class TrainerConfig(BaseConfig):
     kill_switch_path: Path | None = None
     progress: bool = True
     nonfinite_loss: Literal["stop", "skip"] = "stop"
+    nonfinite_loss_patience: HumanInt = Field(default=10, ge=1)
+    """With ``nonfinite_loss: skip``: the run fails after this many non-finite losses in a row."""
 
     @field_validator("code", mode="before")
     @classmethod
@@ -341,6 +343,17 @@ class TrainerConfig(BaseConfig):
                         f"cannot import code file {str(path)!r}: {type(error).__name__}: {error}"
                     ) from error
         return paths
+
+    @field_validator("deepspeed")
+    @classmethod
+    def _deepspeed_needs_its_engine(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        engine = info.data.get("engine")
+        if value and engine != "deepspeed":
+            raise ValueError(
+                f"settings for DeepSpeed ({', '.join(sorted(value))}) but engine is {engine!r}, which would "
+                "ignore them. Fix: set engine: deepspeed, or remove the deepspeed: section"
+            )
+        return value
 
     @field_validator("type")
     @classmethod
