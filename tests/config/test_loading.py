@@ -235,7 +235,7 @@ def test_override_fields_of_shorthand_entries(tmp_path):
 
 
 def test_override_free_form_dicts(tmp_path):
-    config = load_recipe(write(tmp_path, RECIPE), ["deepspeed.zero_optimization.stage=2"])
+    config = load_recipe(write(tmp_path, RECIPE), ["engine=deepspeed", "deepspeed.zero_optimization.stage=2"])
     assert config.deepspeed == {"zero_optimization": {"stage": 2}}
 
 
