@@ -4,12 +4,14 @@ Subclasses implement two protected methods: `_write(tmp_dir)` (write this engine
 temporary directory; called on every rank) and `_read(path, manifest)` (restore a verified checkpoint into the
 trainer). The base class owns everything that must be the same for all engines: the `checkpoint-<step>`
 layout, the temporary-directory-then-rename protocol, the manifest, the `latest` pointer, `save_total_limit`,
-finding the newest complete checkpoint and refusing broken ones with a `CheckpointError`.
+finding the newest complete checkpoint and refusing broken ones with a `CheckpointError` (`auto_resume` falls
+back past corrupted ones), and reporting a full disk during a save as a `CheckpointWriteError`.
 """
 
 from __future__ import annotations
 
 import abc
+import errno
 import json
 import logging
 import os
@@ -30,7 +32,7 @@ from arctic_like.checkpoint.atomic import (
     write_text_atomic,
 )
 from arctic_like.checkpoint.config import CheckpointEngineConfig
-from arctic_like.checkpoint.errors import CheckpointError
+from arctic_like.checkpoint.errors import CheckpointError, CheckpointWriteError, CorruptCheckpointError
 from arctic_like.checkpoint.manifest import MANIFEST_NAME, build_manifest, read_manifest, verify
 from arctic_like.checkpoint.state import barrier, broadcast_object, unwrap_model
 from arctic_like.registry import Registrable
@@ -147,18 +149,31 @@ class CheckpointEngine(Registrable, CallbackMixin):
 
     def resume(self) -> Path | None:
         """Load `resume_from` if set, else (with `auto_resume`) the newest complete checkpoint in
-        `output_dir`; returns the loaded path or None. Called by the trainer once everything is built."""
+        `output_dir` that is intact; returns the loaded path or None. Called by the trainer once everything
+        is built. A corrupted checkpoint is skipped with a warning naming it; if every one is corrupted, a
+        `CorruptCheckpointError` says so (starting afresh would overwrite them)."""
         if self.config.resume_from is not None:
             return self.load(self.config.resume_from)
         if not self.config.auto_resume:
             return None
-        path = self.latest()
-        if path is None:
+        candidates = self.checkpoints()
+        if not candidates:
             logger.info("auto_resume: no checkpoint in %s, starting fresh", self.output_dir)
             return None
-        self.load(path)
-        self.cleanup_partial()
-        return path
+        for path in reversed(candidates):
+            try:
+                self.load(path)
+            except CorruptCheckpointError as error:
+                logger.warning(
+                    "auto_resume: skipping %s, falling back to an earlier checkpoint: %s", path, error
+                )
+                continue
+            return path
+        raise CorruptCheckpointError(
+            f"auto_resume: every checkpoint in {self.output_dir} is corrupted "
+            f"({', '.join(p.name for p in candidates)}; the reasons were logged). Fix: delete them to start "
+            "afresh, or resume_from a copy you trust."
+        )
 
     # ------------------------------------------------------------------ save / load
     def save(self) -> Path:
@@ -191,9 +206,12 @@ class CheckpointEngine(Registrable, CallbackMixin):
                 fsync_dir(self.output_dir)
                 write_text_atomic(self.output_dir / LATEST_NAME, final.name + "\n")
                 self._prune(keep=final)
-        except BaseException:
+        except BaseException as error:
+            full = isinstance(error, Exception) and disk_full(error, self.output_dir)
             if self.is_rank_zero and tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+            if full:
+                raise self._disk_full_error(final.name) from error
             raise
         barrier()
         self._last_saved_step = step
@@ -209,10 +227,29 @@ class CheckpointEngine(Registrable, CallbackMixin):
                 "Fix: load a checkpoint-<step> directory instead."
             )
         manifest = verify(path, engine=self.name, model=self._model_for_manifest())
-        self._read(path, manifest)
+        try:
+            self._read(path, manifest)
+        except CheckpointError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, EOFError, RuntimeError) as error:
+            raise CheckpointError(
+                f"checkpoint {path} cannot be loaded into this run: {type(error).__name__}: {error}. "
+                "Fix: resume from another checkpoint, or start from a fresh output_dir."
+            ) from error
         self._last_saved_step = int(manifest["step"])
         logger.info("loaded checkpoint %s (step %s)", path, manifest["step"])
         return path
+
+    def _disk_full_error(self, name: str) -> CheckpointWriteError:
+        usage = shutil.disk_usage(self.output_dir)
+        previous = self.latest()
+        kept = f"the previous checkpoint {previous} is intact" if previous else "no earlier checkpoint exists"
+        return CheckpointWriteError(
+            f"disk full: checkpoint {name} could not be written to {self.output_dir} "
+            f"({usage.free / 2**20:.1f} MiB free of {usage.total / 2**20:.0f} MiB); the partial checkpoint "
+            f"was removed and {kept}. Fix: free space on that disk, lower save_total_limit or point the "
+            "checkpoint's output_dir at a larger disk, then resume with auto_resume: true."
+        )
 
     # ------------------------------------------------------------------ for subclasses
     @abc.abstractmethod
@@ -237,3 +274,24 @@ class CheckpointEngine(Registrable, CallbackMixin):
         for old in complete[: max(excess, 0)]:
             logger.info("save_total_limit=%d: deleting %s", limit, old)
             remove_tree(old)
+
+
+NEARLY_FULL_BYTES = 64 * 2**20
+"""A save that fails with this little space left on its disk is reported as a full disk."""
+
+
+def disk_full(error: BaseException, directory: Path) -> bool:
+    """Whether `error`, raised while writing into `directory`, means the disk is full.
+
+    True for `ENOSPC`/`EDQUOT` anywhere in the exception chain; writers that hide the errno (torch's zip
+    writer raises `RuntimeError: ... unexpected pos`) count when the disk has almost no space left.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    try:
+        return shutil.disk_usage(directory).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from arctic_like.checkpoint.errors import CheckpointError
+from arctic_like.checkpoint.errors import CheckpointError, CorruptCheckpointError
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -103,7 +103,7 @@ def verify(path: Path, *, engine: str, model: torch.nn.Module | None) -> dict[st
         )
     mpath = path / MANIFEST_NAME
     if not mpath.is_file():
-        raise CheckpointError(
+        raise CorruptCheckpointError(
             f"checkpoint {path} is incomplete or corrupted: it has no {MANIFEST_NAME} (the file written "
             "last, so the save was interrupted or this is not an arctic_like checkpoint). "
             "Fix: resume from an earlier complete checkpoint, or delete this directory."
@@ -111,12 +111,12 @@ def verify(path: Path, *, engine: str, model: torch.nn.Module | None) -> dict[st
     try:
         data = json.loads(mpath.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise CheckpointError(
+        raise CorruptCheckpointError(
             f"checkpoint {path} is corrupted: {MANIFEST_NAME} is not valid JSON ({e}). "
             "Fix: resume from an earlier complete checkpoint, or delete this directory."
         ) from None
     if not isinstance(data, dict) or data.get("complete") is not True:
-        raise CheckpointError(
+        raise CorruptCheckpointError(
             f"checkpoint {path} is incomplete or corrupted: {MANIFEST_NAME} is not marked complete. "
             "Fix: resume from an earlier complete checkpoint, or delete this directory."
         )
@@ -136,12 +136,19 @@ def verify(path: Path, *, engine: str, model: torch.nn.Module | None) -> dict[st
     for rel, info in (data.get("files") or {}).items():
         f = path / rel
         if not f.is_file():
-            raise CheckpointError(
+            raise CorruptCheckpointError(
                 f"checkpoint {path} is corrupted: file {rel} listed in {MANIFEST_NAME} is missing. "
                 "Fix: resume from an earlier complete checkpoint, or delete this directory."
             )
-        if f.stat().st_size != info.get("size") or file_sha256(f) != info.get("sha256"):
-            raise CheckpointError(
+        try:
+            intact = f.stat().st_size == info.get("size") and file_sha256(f) == info.get("sha256")
+        except OSError as e:
+            raise CorruptCheckpointError(
+                f"checkpoint {path}: file {rel} cannot be read ({e.strerror or e}). "
+                "Fix: check the file's permissions, or resume from an earlier checkpoint."
+            ) from None
+        if not intact:
+            raise CorruptCheckpointError(
                 f"checkpoint {path} is corrupted: file {rel} does not match its checksum in {MANIFEST_NAME}. "
                 "Fix: resume from an earlier complete checkpoint, or delete this directory."
             )

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from arctic_like.checkpoint.errors import CheckpointError
+from arctic_like.checkpoint.errors import CorruptCheckpointError
 
 logger = logging.getLogger("arctic_like.checkpoint")
 
@@ -94,11 +94,12 @@ def unwrap_model(trainer: Any) -> torch.nn.Module:
 
 
 def load_torch_file(checkpoint: Path, file: Path) -> Any:
-    """`torch.load` (tensors and plain containers only) of a checkpoint file; unreadable → CheckpointError."""
+    """`torch.load` (tensors and plain containers only) of a checkpoint file; unreadable: a
+    `CorruptCheckpointError`."""
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(
+        raise CorruptCheckpointError(
             f"checkpoint {checkpoint} is corrupted: {file.name} cannot be read ({type(e).__name__}: {e}). "
             "Fix: resume from an earlier complete checkpoint, or delete this directory."
         ) from None

@@ -14,7 +14,7 @@ from safetensors.torch import load_model, save_model
 
 from arctic_like.checkpoint.base import CheckpointEngine
 from arctic_like.checkpoint.config import CheckpointEngineConfig
-from arctic_like.checkpoint.errors import CheckpointError
+from arctic_like.checkpoint.errors import CheckpointError, CorruptCheckpointError
 from arctic_like.checkpoint.state import load_torch_file, rng_state, set_rng_state, unwrap_model
 
 logger = logging.getLogger("arctic_like.checkpoint")
@@ -117,7 +117,7 @@ class TorchCheckpointEngine(CheckpointEngine):
         try:
             load_model(model, str(path / MODEL_FILE), strict=True, device=str(device))
         except (SafetensorError, OSError, RuntimeError) as e:
-            raise CheckpointError(
+            raise CorruptCheckpointError(
                 f"checkpoint {path} is corrupted: {MODEL_FILE} cannot be loaded ({e}). "
                 "Fix: resume from an earlier complete checkpoint, or delete this directory."
             ) from None

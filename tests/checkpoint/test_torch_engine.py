@@ -118,7 +118,9 @@ def test_partial_dirs_ignored_and_cleaned(make_engine):
     assert engine.latest() == good
     engine2, _ = make_engine(auto_resume=True)
     assert engine2.resume() == good
-    assert not (engine.output_dir / ".tmp-checkpoint-7-abc").exists()
+    assert (engine.output_dir / ".tmp-checkpoint-7-abc").exists()  # resuming writes nothing (--dry-run)
+    engine2.save()
+    assert not (engine.output_dir / ".tmp-checkpoint-7-abc").exists()  # the next save cleans up
     with pytest.raises(CheckpointError, match=r"checkpoint-9 is incomplete or corrupted: it has no manifest"):
         engine2.load(partial)
     with pytest.raises(CheckpointError, match="temporary directory of an interrupted save"):
