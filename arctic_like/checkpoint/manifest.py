@@ -93,14 +93,19 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def verify(path: Path, *, engine: str, model: torch.nn.Module | None) -> dict[str, Any]:
-    """Check checkpoint `path` before loading it: complete, right format version and engine, files intact,
-    same parameter shapes as `model`. Returns the manifest; raises `CheckpointError` otherwise."""
+def check_exists(path: Path) -> None:
+    """Raise `CheckpointError` unless `path` is a directory (the first, cheap check of `verify`)."""
     if not path.is_dir():
         raise CheckpointError(
             f"checkpoint {path} does not exist or is not a directory. "
             "Fix: point to a checkpoint-<step> directory written by arctic_like, or remove the setting."
         )
+
+
+def verify(path: Path, *, engine: str, model: torch.nn.Module | None) -> dict[str, Any]:
+    """Check checkpoint `path` before loading it: complete, right format version and engine, files intact,
+    same parameter shapes as `model`. Returns the manifest; raises `CheckpointError` otherwise."""
+    check_exists(path)
     mpath = path / MANIFEST_NAME
     if not mpath.is_file():
         raise CorruptCheckpointError(

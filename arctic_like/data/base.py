@@ -103,6 +103,9 @@ class DataFactory(Registrable, CallbackMixin):
 
     config: ClassVar[type[DataConfig]] = DataConfig
     mask_prompt: ClassVar[bool] = False
+    defer_cache_write: bool = False
+    """True: processed data stays in memory until ``save_cache()`` (the trainer sets it, so that building a
+    trainer writes nothing; ``train()`` saves the cache)."""
 
     def __init__(self, trainer: Any, config: DataConfig) -> None:
         self.trainer = trainer
@@ -319,6 +322,17 @@ class DataFactory(Registrable, CallbackMixin):
             logger.info("using cached processed data from %s", path)
             return datasets.load_from_disk(str(path))
         processed = self.process(self._loaded if self._loaded is not None else self.load())
+        self._unsaved_cache = (processed, path)
+        if not self.defer_cache_write:
+            self.save_cache()
+        return processed
+
+    def save_cache(self) -> Path | None:
+        """Write the processed data to the cache if it is not there yet (rank 0 only); returns its path."""
+        pending = self.__dict__.pop("_unsaved_cache", None)
+        if pending is None:
+            return None
+        processed, path = pending
         _, rank = _dist()
         if rank == 0:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -334,7 +348,7 @@ class DataFactory(Registrable, CallbackMixin):
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             logger.info("cached processed data at %s", path)
-        return processed
+        return path
 
 
 @torch.no_grad()

@@ -117,6 +117,24 @@ def resolve_callback_spec(spec: Any) -> Any:
         ) from exc
 
 
+def resolve_recipe_callbacks(config: Any) -> list[Any]:
+    """The instances of a recipe's ``callbacks:``, in order. An entry that cannot be imported or built (wrong
+    kwargs, or its ``__init__`` raising) is a ``CallbackSpecError`` naming the entry and the callback."""
+    callbacks = []
+    for i, spec in enumerate(getattr(config, "callbacks", None) or []):
+        try:
+            callbacks.append(resolve_callback_spec(spec))
+        except CallbackSpecError as exc:
+            raise CallbackSpecError(f"recipe callbacks[{i}]: {exc}") from exc
+        except Exception as exc:
+            name = getattr(spec, "path", None) or spec
+            raise CallbackSpecError(
+                f"recipe callbacks[{i}]: callback {name!r} raised {type(exc).__name__} while being created: "
+                f"{exc}. Fix: check its kwargs, or run its constructor in Python to see the traceback."
+            ) from exc
+    return callbacks
+
+
 def _cfg(config: Any, name: str, default: Any = None) -> Any:
     value = getattr(config, name, default)
     return default if value is None else value
@@ -366,13 +384,14 @@ class HFCallbackSupport:
 
     # ----- event bridge -----------------------------------------------------------------------------------
     def post_init_callback(self) -> None:
-        """Resolve the recipe's ``callbacks:`` (the first installs the bridge), then fire ``on_init_end``."""
-        config = getattr(self, "config", None)
-        for i, spec in enumerate(getattr(config, "callbacks", None) or []):
-            try:
-                cb = resolve_callback_spec(spec)
-            except CallbackSpecError as exc:
-                raise CallbackSpecError(f"recipe callbacks[{i}]: {exc}") from exc
+        """Add the recipe's ``callbacks:`` (the first installs the bridge), then fire ``on_init_end``.
+
+        A trainer resolves them before building anything (``_recipe_callbacks``), so a broken one stops the
+        run before a byte is written; other hosts resolve them here."""
+        callbacks = self.__dict__.pop("_recipe_callbacks", None)
+        if callbacks is None:
+            callbacks = resolve_recipe_callbacks(getattr(self, "config", None))
+        for cb in callbacks:
             self.add_callback(cb)
         self.call_hf_event("on_init_end")
 

@@ -15,8 +15,6 @@ import logging
 import math
 import os
 import random
-import signal
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from arctic_like import interrupts
 from arctic_like.callback import CallbackMixin, run_first
 from arctic_like.checkpoint import CheckpointEngine, TorchCheckpointEngine
 from arctic_like.checkpoint.state import rng_state, set_rng_state
@@ -41,6 +40,7 @@ from arctic_like.scheduler import CosineSchedulerFactory, SchedulerFactory
 from arctic_like.tokenizer import CharTokenizerFactory, TokenizerFactory
 from arctic_like.trainer.console import CONSOLE_CALLBACKS, EVAL_RATES, Console
 from arctic_like.trainer.exceptions import NonFiniteLossError, SkipStep, StopEpoch, StopTraining
+from arctic_like.trainer.preflight import preflight
 from arctic_like.trainer.state import TrainerControl, TrainerState
 from arctic_like.trainer.throughput import Throughput, batch_size_and_tokens
 
@@ -120,9 +120,12 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
     """The progress bar / plain log lines of ``train()`` (see ``trainer/console.py``); None when off."""
 
     def __init__(self, config: TrainerConfig) -> None:
+        """Check the run can start (``preflight``), then build it. Nothing is written: the processed data
+        reaches its cache when ``train()`` starts, so a setup error leaves ``output_dir`` as it was."""
         self.config = config  # type: ignore[misc]
         self.state = TrainerState()
         self.control = TrainerControl()
+        self._recipe_callbacks = preflight(type(self), config)
         seed_everything(config.seed)
 
         engine_cls: type[Engine] = engine_class(config.engine)
@@ -153,8 +156,11 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.last_grad_norm: float | torch.Tensor | None = None
         self.last_learning_rate: float | None = None
         self.stop_signal: int | None = None
+        self._stop_requested: int | None = None
+        self._nonfinite_in_a_row = 0
 
         self.data_factory = self._factory("data", config.data)
+        self.data_factory.defer_cache_write = True
         self.tokenizer_factory = self._factory("tokenizer", config.tokenizer)
         self.tokenizer = self.tokenizer_factory()
         self.train_dataloader, self.eval_dataloader = self.data_factory()
@@ -246,14 +252,31 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self._total_loss_count = 0
         self._globalstep_last_logged = state.global_step
         self.engine.train_mode(True)
-        previous_handlers = self._install_signal_handlers()
+        previous_handlers = interrupts.install(self._on_signal)
+        nonfinite_before = state.nonfinite_losses
         try:
+            save_cache = getattr(self.data_factory, "save_cache", None)
+            if save_cache is not None:
+                save_cache()
             with self.engine.cpu_threads():
                 self._run_epochs()
+            if self._run_steps == 0 and state.nonfinite_losses > nonfinite_before:
+                raise NonFiniteLossError(
+                    f"every loss of the run was non-finite ({state.nonfinite_losses - nonfinite_before} "
+                    "micro-batches skipped), so no optimizer step was taken. Fix: lower the learning rate "
+                    "or check the data."
+                )
         except StopTraining:
             logger.info("StopTraining raised at step %d: ending training", state.global_step)
+        except NonFiniteLossError as error:
+            if self.config.nonfinite_loss != "skip" or not self.checkpoint_engines:
+                raise
+            saved = ", ".join(str(e.save()) for e in self.checkpoint_engines)
+            raise NonFiniteLossError(
+                f"{error} The state at failure, skip counters included: {saved}"
+            ) from None
         finally:
-            self._restore_signal_handlers(previous_handlers)
+            interrupts.restore(previous_handlers)
         runtime = time.perf_counter() - start_time
         steps_run = state.global_step - self._initial_global_step
         self._drain_loss()
@@ -388,13 +411,22 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
             finite = flag[0]
         if bool(finite):
+            self._nonfinite_in_a_row = 0
             return
         self.state.nonfinite_losses += 1
+        self._nonfinite_in_a_row += 1
         where = (
             f"optimizer step {self.state.global_step + 1} (epoch {self.epoch_idx}, "
             f"micro-batch {self.batches_in_epoch} of the epoch)"
         )
         if self.config.nonfinite_loss == "skip":
+            patience = int(self.config.nonfinite_loss_patience)
+            if self._nonfinite_in_a_row >= patience:
+                raise NonFiniteLossError(
+                    f"{self._nonfinite_in_a_row} non-finite losses in a row (the last at {where}) with "
+                    "nonfinite_loss: skip: the run is not training. Fix: lower the learning rate or check "
+                    f"the data (nonfinite_loss_patience: {patience} sets how many in a row are tolerated)."
+                )
             logger.warning("non-finite loss %s at %s: skipping this micro-batch", float(loss.detach()), where)
             raise SkipStep(f"non-finite loss at {where}")
         raise NonFiniteLossError(
@@ -461,7 +493,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             logger.warning("kill switch %s found at step %d: saving and stopping", kill, step)
             control.should_training_stop = True
             control.should_save = True
-        if self.stop_signal is not None:
+        if self._agree_on_stop():
             control.should_training_stop = True
             control.should_save = True
 
@@ -612,26 +644,26 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         return int(self.config.micro_batch_size) * self.gradient_accumulation_steps * self.world_size
 
     # ------------------------------------------------------------------------------------------- signals
-    def _install_signal_handlers(self) -> dict[int, Any]:
-        """SIGINT/SIGTERM finish the current step, save and stop (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
-            return {}
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        """SIGINT/SIGTERM during ``train()``: the first asks to stop after the current optimizer step (with a
+        checkpoint); a second stops at once (``interrupts.Interrupted``, exit status 128 + signal)."""
+        interrupts.received.append(signum)
+        if self._stop_requested is not None:
+            raise interrupts.Interrupted(signum)
+        self._stop_requested = signum
+        logger.warning("signal %d received: finishing the current step, then saving and stopping", signum)
 
-        def handler(signum: int, frame: Any) -> None:
-            if self.stop_signal is not None:
-                raise KeyboardInterrupt
-            self.stop_signal = signum
-            logger.warning("signal %d received: finishing the current step, then saving and stopping", signum)
-
-        previous = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-        return previous
-
-    @staticmethod
-    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    def _agree_on_stop(self) -> bool:
+        """Whether to stop after this optimizer step: a signal on any rank stops every rank after the same
+        step (one all-reduce per optimizer step in a multi-process run). Sets ``stop_signal``."""
+        requested = self._stop_requested or 0
+        if self.world_size > 1:
+            flag = torch.tensor([requested], dtype=torch.int64, device=self.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            requested = int(flag.item())
+        if requested:
+            self.stop_signal = self.stop_signal or requested
+        return self.stop_signal is not None
 
 
 def _format_logs(logs: dict[str, Any]) -> str:
