@@ -2,7 +2,7 @@
 
 import sys
 
-from arctic_like.cli import main
+from arctic_like.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

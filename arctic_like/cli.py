@@ -1,42 +1,49 @@
 """The `arctic-like` command: `train`, `process-data` and `callbacks` for a YAML recipe.
 
-Errors a user can cause (a recipe, a registry name, a checkpoint, a callback definition, a missing file, a bad
-flag) are printed as one message without a traceback and exit with status 2; `--traceback` shows it anyway.
-SIGINT/SIGTERM during `train` stop the run gracefully: the current step finishes, a checkpoint is written,
-`post-train` callbacks run, and the command exits with 130/143 saying where to resume from.
+Every failure ends with a clear outcome (docs/errors.md has the table):
+
+* 0: done (also `--help`, `--version`, `train --dry-run`, `callbacks`, `process-data`).
+* 2: a mistake the user can fix (recipe, command line, callback, checkpoint, data file, model settings, not
+  enough memory to build the model): one message naming the thing and the fix, no traceback, nothing
+  written (`--traceback` shows the traceback).
+* 3: training failed: a non-finite loss (`nonfinite_loss: stop`, or `skip` with the losses staying
+  non-finite).
+* 74: an I/O error while training, such as a full disk; the previous checkpoint is intact.
+* 128 + signal (130 SIGINT, 143 SIGTERM): interrupted. The first signal during training finishes the step,
+  writes a checkpoint, runs `post-train` and prints how to resume; a second one, or one during start-up,
+  stops at once.
+* 1: an unexpected error (a bug in arctic_like or in user code while training): the traceback.
+
+This module imports only the standard library at the top, so `run()` installs the signal handlers before
+torch is imported: a signal during the imports exits 130/143 with one line, too.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
-from types import FrameType
 from typing import Any, NoReturn
 
-import torch
-
-from arctic_like.callback import CallbackError, CallbackMixin
-from arctic_like.checkpoint.errors import CheckpointError
-from arctic_like.config import RecipeError, build_trainer, load_recipe, resolve_factory
-from arctic_like.registry import RegistryError
+from arctic_like import interrupts
 
 logger = logging.getLogger("arctic_like.cli")
 
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    RecipeError,
-    RegistryError,
-    CheckpointError,
-    CallbackError,
-    FileNotFoundError,
-)
-"""Exceptions shown as one line and exit status 2 (the user can fix them; a traceback would not help)."""
-
+EXIT_ERROR = 1
 EXIT_USER_ERROR = 2
+EXIT_TRAINING_FAILED = 3
+EXIT_IO_ERROR = 74
+"""``EX_IOERR`` of sysexits.h."""
+
+MAX_MESSAGE_CHARS = 1500
+"""Longer error messages (some libraries list hundreds of names) are cut in the middle."""
 
 
 class UsageError(Exception):
@@ -50,11 +57,41 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}. Fix: see `{self.prog} --help`.")
 
 
+def _version() -> str:
+    from arctic_like import __version__
+
+    versions = []
+    for package in ("torch", "transformers", "deepspeed"):
+        try:
+            versions.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{package} not installed")
+    python = ".".join(map(str, sys.version_info[:3]))
+    return f"arctic-like {__version__} (python {python}, {', '.join(versions)})"
+
+
+def _global_flags(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """Flags accepted before or after the command (after it, they override nothing unless given)."""
+    default: Any = argparse.SUPPRESS
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        default=False if defaults else default,
+        help="show the full traceback of an error",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO" if defaults else default,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="how much arctic_like logs (default INFO)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `arctic-like` argument parser."""
     parser = _Parser(prog="arctic-like", description="Train models from YAML recipes, every step hookable.")
-    parser.add_argument("--traceback", action="store_true", help="show full tracebacks for user errors")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--version", action="version", version=_version())
+    _global_flags(parser, defaults=True)
     # DeepSpeed's launcher appends --local_rank=N right after the module name; LOCAL_RANK (also set) is used.
     parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -72,28 +109,56 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="KEY.PATH=VALUE",
             help="override a recipe value (repeatable), e.g. --set optimizer.lr=1e-3",
         )
+        _global_flags(p, defaults=False)
         p.set_defaults(func=func)
         return p
 
-    recipe_command("train", "train a model from a recipe", cmd_train)
+    train = recipe_command("train", "train a model from a recipe", cmd_train)
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check everything and print the plan (parts, parameters, steps, schedule); train nothing, "
+        "write nothing",
+    )
     recipe_command(
         "process-data", "build (and cache) the recipe's data sets and report their sizes", cmd_process_data
     )
-    recipe_command(
+    callbacks = recipe_command(
         "callbacks",
-        "print every callback chain of the trainer, factories and engines, in run order",
+        "print every callback chain of the trainer, factories and checkpoint engines, in run order "
+        "(builds nothing, writes nothing)",
         cmd_callbacks,
+    )
+    callbacks.add_argument(
+        "--all", action="store_true", help="also list the HF bridge entries one by one (folded by default)"
     )
     return parser
 
 
+def run() -> int:
+    """The console entry point: signal handling first (before torch is imported), then `main()`."""
+    interrupts.install(interrupts.abort)
+    interrupts.start_watchdog()
+    return main()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default: `sys.argv[1:]`); returns the exit status."""
+    previous = interrupts.install(interrupts.abort)
+    del interrupts.received[:]
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        interrupts.restore(previous)
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
-    show_traceback = False
+    show_traceback = "--traceback" in argv
+    args = argparse.Namespace(trainer=None, started=False, recipe=None)
     try:
         try:
-            args = parser.parse_args(argv)
+            parser.parse_args(argv, namespace=args)
         except SystemExit as done:  # --help / --version: argparse printed and wants to exit
             return int(done.code or 0)
         show_traceback = args.traceback
@@ -105,14 +170,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         _print_error(f"usage error: {error}")
         return EXIT_USER_ERROR
+    except interrupts.Interrupted as stop:
+        _print_error(_interrupted(stop, args))
+        return stop.exit_code
     except KeyboardInterrupt:
         _print_error("interrupted; stopped at once without writing a checkpoint for the current step")
         return 130
-    except USER_ERRORS as error:
-        if show_traceback:
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else EXIT_ERROR
+        where = _origin(exit_)
+        stopped = "without a checkpoint of the current step" if args.started else "before training began"
+        _print_error(f"sys.exit({exit_.code!r}) was called {where}; the run stopped there, {stopped}")
+        return code
+    except Exception as error:
+        code, message = _classify(error, started=args.started)
+        if code == EXIT_ERROR or show_traceback:
             raise
-        _print_error(_describe(error))
-        return EXIT_USER_ERROR
+        _print_error(message)
+        return code
 
 
 def _check_overrides(overrides: Sequence[str]) -> None:
@@ -124,10 +199,81 @@ def _check_overrides(overrides: Sequence[str]) -> None:
             )
 
 
-def _describe(error: BaseException) -> str:
-    if isinstance(error, FileNotFoundError) and error.filename:
-        return f"file not found: {error.filename}. Fix: check the path in the recipe or on the command line."
-    return str(error)
+# ---------------------------------------------------------------------------------------------- outcomes
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that are the user's to fix, whenever they happen (imported when an error is reported)."""
+    from arctic_like.callback import CallbackError
+    from arctic_like.checkpoint.errors import CheckpointError
+    from arctic_like.config import RecipeError
+    from arctic_like.integrations.hf import CallbackSpecError, CallbackStateError
+    from arctic_like.registry import RegistryError
+
+    return (RecipeError, RegistryError, CheckpointError, CallbackError, CallbackSpecError, CallbackStateError)
+
+
+def _classify(error: Exception, *, started: bool) -> tuple[int, str]:
+    """The exit status and message for an exception that ended the command (EXIT_ERROR: show it)."""
+    from arctic_like.trainer.exceptions import NonFiniteLossError
+
+    if isinstance(error, NonFiniteLossError):
+        return EXIT_TRAINING_FAILED, f"training failed: {error}"
+    if isinstance(error, _user_errors()):
+        return EXIT_USER_ERROR, str(error)
+    if isinstance(error, OSError) and (started or error.errno in (errno.ENOSPC, errno.EDQUOT)):
+        return EXIT_IO_ERROR, _describe_os_error(error, started)
+    if not started and isinstance(error, OSError):
+        return EXIT_USER_ERROR, _describe_os_error(error, started)
+    if not started and _out_of_memory(error):
+        first = (str(error).splitlines() or [""])[0]
+        return EXIT_USER_ERROR, (
+            f"not enough memory to build the run ({type(error).__name__}: {first}). Fix: make the model "
+            "smaller (model.config), load it in bf16 (model.dtype), or use a machine with more memory."
+        )
+    return EXIT_ERROR, ""
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text)
+
+
+def _describe_os_error(error: OSError, started: bool) -> str:
+    from arctic_like.checkpoint.errors import CheckpointWriteError
+
+    if isinstance(error, CheckpointWriteError) or error.errno is None:  # raised with a message of our own
+        return str(error)
+    what = error.strerror or str(error)
+    where = f": {error.filename}" if error.filename else ""
+    if isinstance(error, FileNotFoundError) and not started:
+        return f"file not found{where}. Fix: check the path in the recipe or on the command line."
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full{where} ({what}). Fix: free space on that disk, then resume (auto_resume: true)."
+    if started:
+        return f"I/O error while training{where}: {what}. The last complete checkpoint is intact."
+    return f"{what}{where}. Fix: check the path and its permissions."
+
+
+def _interrupted(stop: interrupts.Interrupted, args: argparse.Namespace) -> str:
+    name = signal.Signals(stop.signum).name
+    if not args.started:
+        return f"interrupted by {name} during start-up, before training began; nothing was written"
+    latest = _latest(args.trainer)
+    kept = f"the last complete checkpoint is {latest}" if latest else "no checkpoint has been written"
+    again = "again " if getattr(args.trainer, "_stop_requested", None) is not None else ""
+    return f"interrupted {again}by {name}: stopped at once, without a checkpoint of the current step; {kept}"
+
+
+def _origin(error: BaseException) -> str:
+    """`in FILE:LINE (FUNCTION)` of the innermost frame of `error`'s traceback."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "by user code"
+    last = frames[-1]
+    return f"in {last.filename}:{last.lineno} ({last.name})"
 
 
 def _rank_prefix() -> str:
@@ -136,6 +282,10 @@ def _rank_prefix() -> str:
 
 
 def _print_error(message: str) -> None:
+    if len(message) > MAX_MESSAGE_CHARS:
+        half = MAX_MESSAGE_CHARS // 2
+        cut = len(message) - 2 * half
+        message = f"{message[:half]} [... {cut} characters cut; --traceback shows all ...] {message[-half:]}"
     print(f"{_rank_prefix()}arctic-like: error: {message}", file=sys.stderr, flush=True)
 
 
@@ -161,112 +311,64 @@ def _setup_logging(level: str) -> None:
     package.setLevel(level)
 
 
-def _build(args: argparse.Namespace) -> Any:
-    """Load the recipe and build its trainer."""
-    return _build_config(args, load_recipe(args.recipe, args.overrides))
+def _load(args: argparse.Namespace) -> Any:
+    from arctic_like.config import load_recipe
+
+    return load_recipe(args.recipe, args.overrides)
 
 
-def _build_config(args: argparse.Namespace, config: Any) -> Any:
-    """Build the trainer of a loaded recipe; plain `ValueError`s raised while building are recipe problems
+def _build(args: argparse.Namespace, config: Any) -> Any:
+    """Build the trainer of a loaded recipe. Plain `ValueError`s raised while building are recipe problems
     (an engine or factory rejecting a setting) and are reported like a `RecipeError`."""
+    from arctic_like.config import RecipeError, build_trainer
+
     try:
-        return build_trainer(config)
+        trainer = build_trainer(config)
     except ValueError as error:
-        if isinstance(error, USER_ERRORS) or args.traceback:
+        if isinstance(error, _user_errors()) or args.traceback:
             raise
         raise RecipeError(f"{args.recipe}: {error}", file=str(args.recipe)) from error
+    if interrupts.received:  # a signal whose KeyboardInterrupt was swallowed while building
+        raise interrupts.Interrupted(interrupts.received[-1])
+    return trainer
+
+
+def _latest(trainer: Any) -> Path | None:
+    for engine in getattr(trainer, "checkpoint_engines", None) or []:
+        latest = engine.latest()
+        if latest is not None:
+            return latest
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- train
 
 
-class GracefulStop:
-    """SIGINT/SIGTERM handling for `arctic-like train`.
-
-    The handler only records the signal. At each optimizer step (`pre-optimizer-step`) the request is agreed
-    across ranks with an all-reduce in a distributed run and handed to the trainer as `trainer.stop_signal`,
-    which makes the trainer set `control.should_training_stop` and `control.should_save` after that step:
-    every rank stops after the same step, the checkpoint is written, `post-train` runs. A second signal
-    aborts at once (`KeyboardInterrupt`). The handler is (re)installed at `pre-epoch`, after the trainer's
-    own, so the agreement is not bypassed.
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, trainer: Any) -> None:
-        self.trainer = trainer
-        self.signum: int | None = None
-        self._previous: dict[int, Any] = {}
-        self._entries = [("pre-epoch", self._install), ("pre-optimizer-step", self._agree)]
-
-    @property
-    def interrupted(self) -> bool:
-        return self.signum is not None
-
-    def __enter__(self) -> GracefulStop:
-        for sig in self.SIGNALS:
-            self._previous[sig] = signal.signal(sig, self._handle)
-        self.trainer.callbacks.extend(self._entries)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        for entry in self._entries:
-            if entry in self.trainer.callbacks:
-                self.trainer.callbacks.remove(entry)
-
-    def _install(self, trainer: Any) -> None:
-        for sig in self.SIGNALS:
-            signal.signal(sig, self._handle)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.signum is not None:
-            raise KeyboardInterrupt
-        self.signum = signum
-        print(
-            f"\n{_rank_prefix()}arctic-like: {signal.Signals(signum).name} received: finishing the current "
-            "step and writing a checkpoint (send it again to abort without one)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def _agree(self, trainer: Any) -> None:
-        requested = self.signum or 0
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            flag = torch.tensor([requested], dtype=torch.int64)
-            if torch.distributed.get_backend() == "nccl":
-                flag = flag.cuda()
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-            requested = int(flag.item())
-        if requested:
-            self.signum = self.signum or requested
-            trainer.stop_signal = requested
-
-
-def _engines(trainer: Any) -> list[Any]:
-    return list(getattr(trainer, "checkpoint_engines", None) or [])
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    """`arctic-like train RECIPE`: build the trainer and train; exit 130/143 after a graceful interrupt."""
-    trainer = _build(args)
-    with GracefulStop(trainer) as stop:
-        trainer.train()
-    if not stop.interrupted:
+    """`arctic-like train RECIPE`: build the trainer and train (or, with `--dry-run`, print the plan)."""
+    trainer = args.trainer = _build(args, _load(args))
+    if args.dry_run:
+        from arctic_like.plan import describe_plan
+
+        print(describe_plan(trainer, args.recipe))
+        return 0
+    args.started = True
+    trainer.train()
+    if trainer.stop_signal is None:
         return 0
     step = int(trainer.state.global_step)
+    engines = list(getattr(trainer, "checkpoint_engines", None) or [])
     saved = []
-    for engine in _engines(trainer):
+    for engine in engines:
         latest = engine.latest()
         if latest is None or latest.name != f"checkpoint-{step}":
             latest = engine.save()
         saved.append(latest)
-    name = signal.Signals(stop.signum).name
+    name = signal.Signals(trainer.stop_signal).name
     if saved:
         where = ", ".join(str(p) for p in saved)
         resume = " ".join(["arctic-like train", str(args.recipe), *(f"--set {o}" for o in args.overrides)])
-        if not any(e.config.auto_resume for e in _engines(trainer)):
+        if not any(e.config.auto_resume for e in engines):
             resume += " --set checkpoint.0.auto_resume=true"
         message = (
             f"training interrupted by {name} at step {step}; checkpoint written to {where}. "
@@ -278,7 +380,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             "nothing was saved. Fix: add `checkpoint: [{type: torch, auto_resume: true}]` to the recipe."
         )
     print(f"{_rank_prefix()}arctic-like: {message}", file=sys.stderr, flush=True)
-    return 128 + int(stop.signum)
+    return 128 + int(trainer.stop_signal)
 
 
 # ---------------------------------------------------------------------------------------------- process-data
@@ -287,9 +389,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_process_data(args: argparse.Namespace) -> int:
     """`arctic-like process-data RECIPE`: run the tokenizer and data factories only (no model) and report the
     data set sizes and the cache path, so the next `train` starts from the cache."""
-    config = load_recipe(args.recipe, args.overrides)
+    import torch
+
+    from arctic_like.config import resolve_factory
+
+    config = _load(args)
     trainer_cls = config.trainer_class()
-    host = _DataHost(config)
+    host = _DataHost(config, torch.device("cpu"))
     host.data_factory = resolve_factory(trainer_cls, "data", config.data.type)(host, config.data)
     host.tokenizer_factory = resolve_factory(trainer_cls, "tokenizer", config.tokenizer.type)(
         host, config.tokenizer
@@ -321,10 +427,10 @@ def cmd_process_data(args: argparse.Namespace) -> int:
 class _DataHost:
     """The part of a trainer the tokenizer and data factories use, without building a model."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, device: Any) -> None:
         self.config = config
         self.world_size, self.global_rank, self.local_rank = 1, 0, 0
-        self.device = torch.device("cpu")
+        self.device = device
         self.data_factory: Any = None
         self.tokenizer_factory: Any = None
         self.tokenizer: Any = None
@@ -333,31 +439,14 @@ class _DataHost:
 # ---------------------------------------------------------------------------------------------- callbacks
 
 
-def callback_owners(trainer: Any) -> list[tuple[str, Any]]:
-    """`(label, object)` for the trainer and every factory and checkpoint engine it holds, in build order."""
-    owners: list[tuple[str, Any]] = [("trainer", trainer)]
-    for attr, value in vars(trainer).items():
-        if isinstance(value, CallbackMixin):
-            owners.append((attr, value))
-        elif isinstance(value, list | tuple):
-            owners += [(f"{attr}[{i}]", v) for i, v in enumerate(value) if isinstance(v, CallbackMixin)]
-    return owners
-
-
 def cmd_callbacks(args: argparse.Namespace) -> int:
-    """`arctic-like callbacks RECIPE`: build the trainer (without resuming from checkpoints) and print every
-    callback chain of it and its factories and engines, in run order, with where each was declared."""
-    config = load_recipe(args.recipe, args.overrides)
-    no_resume = {"auto_resume": False, "resume_from": None}
-    config.checkpoint = [
-        c.model_copy(update={k: v for k, v in no_resume.items() if k in type(c).model_fields})
-        for c in config.checkpoint
-    ]
-    trainer = _build_config(args, config)
-    blocks = [f"[{label}] {obj.describe_callbacks()}" for label, obj in callback_owners(trainer)]
-    print("\n\n".join(blocks))
+    """`arctic-like callbacks RECIPE`: every callback chain of the recipe's trainer, factories and checkpoint
+    engines in run order, with the recipe's `callbacks:` attached, without building or writing anything."""
+    from arctic_like.chains import describe_chains
+
+    print(describe_chains(_load(args), show_bridge=args.all))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

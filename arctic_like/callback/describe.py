@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from arctic_like.callback.entry import CallbackEntry, callable_name
 from arctic_like.callback.events import PHASES
 
 
-def callback_table(title: str, entries: Sequence[CallbackEntry], events: Sequence[str]) -> str:
-    """One row per callback: event, position in its chain, qualified name, where it was declared."""
+def callback_table(
+    title: str,
+    entries: Sequence[CallbackEntry],
+    events: Sequence[str],
+    name: Callable[[CallbackEntry], str] = lambda entry: callable_name(entry.fn),
+) -> str:
+    """One row per callback: event, position in its chain, `name(entry)` (by default the callback's qualified
+    name), where it was declared."""
     order = {event: i for i, event in enumerate(events)}
     rows = [("event", "#", "callback", "declared in")]
     position: dict[str, int] = {}
@@ -21,7 +27,7 @@ def callback_table(title: str, entries: Sequence[CallbackEntry], events: Sequenc
     ranked = sorted(entries, key=rank)
     for entry in ranked:
         position[entry.event] = position.get(entry.event, 0) + 1
-        rows.append((entry.event, str(position[entry.event]), callable_name(entry.fn), entry.origin))
+        rows.append((entry.event, str(position[entry.event]), name(entry), entry.origin))
     if len(rows) == 1:
         return f"{title}: no callbacks"
     widths = [max(len(row[i]) for row in rows) for i in range(4)]

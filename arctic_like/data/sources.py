@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -79,7 +81,10 @@ def load_source(
                 f"data source {str(path)!r} does not exist. Fix: check data.sources (relative paths are "
                 f"resolved against the recipe's directory)."
             )
-        dataset = datasets.load_dataset(_BUILDERS[source.type], data_files=str(path), split="train")
+        try:
+            dataset = datasets.load_dataset(_BUILDERS[source.type], data_files=str(path), split="train")
+        except Exception as error:
+            raise ValueError(_unreadable(path, source.type, error)) from error
         dataset = _normalise(dataset, fields, f"data source {str(path)!r}")
     else:
         fields = ("text", "prompt", "response")
@@ -96,3 +101,46 @@ def load_source(
     if source.limit is not None and len(dataset) > source.limit:
         dataset = dataset.select(range(source.limit))
     return dataset
+
+
+def _unreadable(path: Path, kind: str, error: Exception) -> str:
+    """Why `datasets` could not read a data file, naming the file (and for JSON lines the first bad line)."""
+    where = f"data source {str(path)!r}"
+    if not path.is_file():
+        return f"{where} cannot be read ({type(error).__name__}: {error}). Fix: check data.sources."
+    if path.stat().st_size == 0:
+        return f"{where} is empty. Fix: add examples, or remove it from data.sources."
+    if kind == "jsonl":
+        try:
+            problem = _first_bad_line(path)
+        except OSError as os_error:
+            return f"{where} cannot be read ({os_error.strerror or os_error}). Fix: check its permissions."
+        except UnicodeDecodeError as decode_error:
+            return f"{where} is not UTF-8 text ({decode_error.reason}). Fix: save it as UTF-8."
+        if problem is not None:
+            return f"{where}, {problem}"
+    cause = error.__cause__ or error
+    first_line = (str(cause).splitlines() or [""])[0]
+    return (
+        f"{where} cannot be read as {kind}: {type(cause).__name__}: {first_line}. "
+        f"Fix: check the file, or its type ({kind}) in data.sources."
+    )
+
+
+def _first_bad_line(path: Path) -> str | None:
+    """What is wrong with the first line of a JSON-lines file that is not a JSON object (or the whole file
+    when it has only blank lines); None if every line is fine."""
+    with open(path, encoding="utf-8") as f:
+        seen = False
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            seen = True
+            try:
+                row = json.loads(line)
+            except ValueError as error:
+                return f"line {number}: not valid JSON ({error}). Fix: write one JSON object per line."
+            if not isinstance(row, dict):
+                kind = type(row).__name__
+                return f"line {number}: a {kind}, not a JSON object. Fix: write one JSON object per line."
+    return None if seen else "has only blank lines. Fix: add examples, or remove it from data.sources."

@@ -498,6 +498,11 @@ def _is_ours(cb: Any) -> bool:
     return callable(getattr(cb, "setup", None)) and getattr(cb, "__arctic_like_callback__", False)
 
 
+def implemented_hf_events(cb: Any, events: tuple[str, ...]) -> list[str]:
+    """Those of the HF `events` that `cb` implements itself (not ``TrainerCallback``'s empty methods)."""
+    return [event for event in events if _implements(cb, event)]
+
+
 def _implements(cb: Any, event: str) -> bool:
     """True when ``cb`` has its own ``event`` method (not ``TrainerCallback``'s empty one)."""
     return getattr(cb, event, None) is not None and not _inherited_noop(cb, event)
