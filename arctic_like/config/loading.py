@@ -230,9 +230,15 @@ def _check_override_path(
         if valid:
             close = difflib.get_close_matches(str(bad), valid, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            message = f"--set {text}: unknown key {bad!r} {where}; valid keys: {', '.join(valid)}.{hint}"
+            message = (
+                f"--set {text}: unknown key {bad!r} {where}; valid keys: {', '.join(valid)}.{hint} "
+                "Fix: use one of the valid keys."
+            )
         else:
-            message = f"--set {text}: {bad!r} does not exist {where} (it holds a single value, not keys)."
+            message = (
+                f"--set {text}: {bad!r} does not exist {where} (it holds a single value, not keys). "
+                "Fix: set the value itself."
+            )
         raise RecipeError(message, path=_format_path(keys)) from None
 
 
@@ -281,7 +287,8 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> list[tuple
                 if not isinstance(key, int) or key >= len(node):
                     raise RecipeError(
                         f"--set {text}: index {key} is out of range for {_format_path(keys[:depth])!r} "
-                        f"({len(node)} items).",
+                        f"({len(node)} items). Fix: use an index below {len(node)}, or add the entry to the "
+                        "recipe first.",
                         path=_format_path(keys),
                     )
                 node = node[key]
@@ -294,7 +301,11 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> list[tuple
         last = keys[-1]
         if isinstance(node, list):
             if not isinstance(last, int) or last > len(node):
-                raise RecipeError(f"--set {text}: index {last} is out of range.", path=_format_path(keys))
+                raise RecipeError(
+                    f"--set {text}: index {last} is out of range ({len(node)} items). Fix: use an index up "
+                    f"to {len(node)} (that one appends).",
+                    path=_format_path(keys),
+                )
             if last == len(node):
                 node.append(value)
             else:
@@ -392,7 +403,8 @@ def load_recipe(path_or_dict: str | Path | Mapping[str, Any], overrides: Iterabl
         raw = {}
     if not isinstance(raw, dict):
         raise RecipeError(
-            f"{file or 'recipe'}: the recipe must be a mapping of keys to values, got {type(raw).__name__}.",
+            f"{file or 'recipe'}: the recipe must be a mapping of keys to values, got {type(raw).__name__}. "
+            "Fix: write one `key: value` per line, e.g. `type: causal`.",
             file=file,
         )
     _expand_shorthands(raw)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +39,14 @@ def _rows_to_dataset(rows: Iterable[Mapping[str, Any] | str], fields: tuple[str,
     return datasets.Dataset.from_dict(columns)
 
 
+class _NotTheRightColumns(ValueError):
+    """A data set without the text (or prompt and response) column the source names."""
+
+
 def _normalise(dataset: datasets.Dataset, fields: tuple[str, str, str], where: str) -> datasets.Dataset:
     present = set(dataset.column_names)
     if fields[0] not in present and not {fields[1], fields[2]} <= present:
-        raise ValueError(
+        raise _NotTheRightColumns(
             f"{where} has columns {sorted(present)} but neither a text column {fields[0]!r} nor "
             f"prompt/response columns {fields[1]!r}/{fields[2]!r}. "
             f"Fix: set text_field (or prompt_field and response_field) in the source."
@@ -82,16 +88,22 @@ def load_source(
                 f"resolved against the recipe's directory)."
             )
         try:
-            dataset = datasets.load_dataset(_BUILDERS[source.type], data_files=str(path), split="train")
-        except Exception as error:
+            with _datasets_quiet():  # a parse error is reported below, naming the file and line
+                dataset = datasets.load_dataset(_BUILDERS[source.type], data_files=str(path), split="train")
+            dataset = _normalise(dataset, fields, f"data source {str(path)!r}")
+        except _NotTheRightColumns:
+            raise
+        except Exception as error:  # the file could not be parsed: say where
             raise ValueError(_unreadable(path, source.type, error)) from error
-        dataset = _normalise(dataset, fields, f"data source {str(path)!r}")
     else:
         fields = ("text", "prompt", "response")
         try:
             function = import_object(source.function)
         except ImportError as error:
-            raise ValueError(f"cannot import data source function {source.function!r}: {error}") from error
+            raise ValueError(
+                f"cannot import data source function {source.function!r}: {error}. Fix: write it as "
+                "package.module:function, importable from here (a recipe's code: files are)."
+            ) from error
         result = function(**source.kwargs)
         where = f"data source function {source.function!r}"
         if isinstance(result, datasets.Dataset):
@@ -101,6 +113,18 @@ def load_source(
     if source.limit is not None and len(dataset) > source.limit:
         dataset = dataset.select(range(source.limit))
     return dataset
+
+
+@contextlib.contextmanager
+def _datasets_quiet() -> Iterator[None]:
+    """Silence the `datasets` logger (it logs a parse error before raising it)."""
+    log = logging.getLogger("datasets")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _unreadable(path: Path, kind: str, error: Exception) -> str:

@@ -22,13 +22,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from huggingface_hub.errors import StrictDataclassError
 from torch.utils.data import DataLoader
 
 from arctic_like import interrupts
 from arctic_like.callback import CallbackMixin, run_first
 from arctic_like.checkpoint import CheckpointEngine, TorchCheckpointEngine
 from arctic_like.checkpoint.state import rng_state, set_rng_state
-from arctic_like.config import TrainerConfig
+from arctic_like.config import RecipeError, TrainerConfig
 from arctic_like.config.trainer import resolve_factory
 from arctic_like.data import CausalDataFactory, DataFactory
 from arctic_like.engine import Engine, engine_class, resolve_device
@@ -165,7 +166,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.tokenizer = self.tokenizer_factory()
         self.train_dataloader, self.eval_dataloader = self.data_factory()
         self.model_factory = self._factory("model", config.model)
-        self.model = self.model_factory()
+        self.model = self._build_model()
         self.model.to(self.device)
         self._compute_horizon()
         self.optimizer_factory = self._factory("optimizer", config.optimizer)
@@ -192,6 +193,21 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
     def _factory(self, part: str, part_config: Any) -> Any:
         cls = resolve_factory(type(self), part, getattr(part_config, "type", None))
         return cls(self, part_config)
+
+    def _build_model(self) -> torch.nn.Module:
+        """The model factory's model; transformers rejecting the model settings is a ``RecipeError``."""
+        try:
+            return self.model_factory()
+        except RecipeError:
+            raise
+        except (KeyError, TypeError, ValueError, StrictDataclassError) as error:
+            detail = " ".join(line.strip() for line in str(error).splitlines())
+            raise RecipeError(
+                f"model: {type(self.model_factory).__name__} cannot build a model from these settings "
+                f"({type(error).__name__}: {detail}). Fix: correct model.config or model.name_or_path "
+                "(--traceback shows where it failed).",
+                path="model",
+            ) from error
 
     def _compute_horizon(self) -> None:
         """Optimizer steps per epoch and in the run (``max_steps`` wins over ``epochs``, as in HF)."""
