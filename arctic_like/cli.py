@@ -70,6 +70,19 @@ def _version() -> str:
     return f"arctic-like {__version__} (python {python}, {', '.join(versions)})"
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: the versions of arctic_like and the libraries it runs on (looked up only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show versions and exit"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(_version())
+        parser.exit()
+
+
 def _global_flags(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
     """Flags accepted before or after the command (after it, they override nothing unless given)."""
     default: Any = argparse.SUPPRESS
@@ -90,7 +103,7 @@ def _global_flags(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The `arctic-like` argument parser."""
     parser = _Parser(prog="arctic-like", description="Train models from YAML recipes, every step hookable.")
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action=_VersionAction)
     _global_flags(parser, defaults=True)
     # DeepSpeed's launcher appends --local_rank=N right after the module name; LOCAL_RANK (also set) is used.
     parser.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
@@ -137,28 +150,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run() -> int:
     """The console entry point: signal handling first (before torch is imported), then `main()`."""
-    interrupts.install(interrupts.abort)
-    interrupts.start_watchdog()
+    try:
+        interrupts.install(interrupts.abort)
+        interrupts.start_watchdog()
+    except interrupts.Interrupted as stop:
+        return _stopped_at_start_up(stop)
     return main()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default: `sys.argv[1:]`); returns the exit status."""
-    previous = interrupts.install(interrupts.abort)
+    previous: dict[int, Any] = {}
     del interrupts.received[:]
     try:
+        previous = interrupts.install(interrupts.abort)
         return _main(list(sys.argv[1:] if argv is None else argv))
+    except interrupts.Interrupted as stop:  # between installing the handlers and `_main`'s own handling
+        return _stopped_at_start_up(stop)
     finally:
         interrupts.restore(previous)
 
 
+def _stopped_at_start_up(stop: interrupts.Interrupted) -> int:
+    _print_error(_interrupted(stop, argparse.Namespace(started=False, trainer=None)))
+    return stop.exit_code
+
+
 def _main(argv: list[str]) -> int:
-    parser = build_parser()
     show_traceback = "--traceback" in argv
     args = argparse.Namespace(trainer=None, started=False, recipe=None)
     try:
         try:
-            parser.parse_args(argv, namespace=args)
+            build_parser().parse_args(argv, namespace=args)
         except SystemExit as done:  # --help / --version: argparse printed and wants to exit
             return int(done.code or 0)
         show_traceback = args.traceback
