@@ -15,6 +15,7 @@ import logging
 import math
 import os
 import random
+import signal
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -667,7 +668,11 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         if self._stop_requested is not None:
             raise interrupts.Interrupted(signum)
         self._stop_requested = signum
-        logger.warning("signal %d received: finishing the current step, then saving and stopping", signum)
+        logger.warning(
+            "%s received: finishing the current step, then saving a checkpoint and stopping (send it "
+            "again to stop at once)",
+            signal.Signals(signum).name,
+        )
 
     def _agree_on_stop(self) -> bool:
         """Whether to stop after this optimizer step: a signal on any rank stops every rank after the same
