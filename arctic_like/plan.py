@@ -102,7 +102,7 @@ def describe_plan(trainer: Any, recipe: Any) -> str:
     """The plan of the built `trainer` of `recipe`, one line per part."""
     config = trainer.config
     tokenizer = trainer.tokenizer
-    optimizer = trainer.optimizer.param_groups[0]
+    base_lrs = getattr(trainer.scheduler, "base_lrs", None) or [trainer.optimizer.param_groups[0]["lr"]]
     rows = [
         ("trainer", f"{config.type} ({type(trainer).__name__})"),
         (
@@ -113,7 +113,7 @@ def describe_plan(trainer: Any, recipe: Any) -> str:
         ("model", _model(trainer)),
         (
             "optimizer",
-            f"{config.optimizer.type}: {type(trainer.optimizer).__name__}, lr {optimizer['lr']:.3g}",
+            f"{config.optimizer.type}: {type(trainer.optimizer).__name__}, lr {base_lrs[0]:.3g}",
         ),
         ("scheduler", _schedule(trainer)),
         (

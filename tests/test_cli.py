@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,7 @@ import yaml
 from safetensors.torch import load_file
 
 from arctic_like.cli import main
+from arctic_like.config import RecipeError
 from tests.tiny import TINY_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,6 +92,89 @@ def test_help_and_no_command(capsys):
     assert "process-data" in capsys.readouterr().out
     assert main([]) == 2
     assert "usage error: the following arguments are required: command" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("arctic-like 0.1.0 (python 3.") and "torch 2." in out and "transformers " in out
+
+
+def test_global_flags_before_or_after_the_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for argv in (["--traceback", "train", "nothere.yaml"], ["train", "nothere.yaml", "--traceback"]):
+        with pytest.raises(RecipeError, match=r"recipe file 'nothere\.yaml' does not exist"):
+            main(argv)
+    write_recipe(tmp_path)
+    package = logging.getLogger("arctic_like")
+    monkeypatch.setattr(package, "level", package.level)
+    assert main(["process-data", "recipe.yaml", "--log-level", "ERROR"]) == 0
+    assert package.level == logging.ERROR
+    assert main(["--log-level", "WARNING", "process-data", "recipe.yaml"]) == 0
+    assert package.level == logging.WARNING  # not reset by the command's own (absent) flag
+
+
+RECIPE_CALLBACKS = [
+    "arctic_like.callbacks.JsonLogger",
+    {"path": "transformers.EarlyStoppingCallback", "kwargs": {"early_stopping_patience": 2}},
+]
+
+
+def test_callbacks_names_the_recipe_callbacks_builds_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_recipe(tmp_path, callbacks=RECIPE_CALLBACKS, data={"sources": ["missing.jsonl"]})
+    start = time.perf_counter()
+    assert main(["callbacks", "recipe.yaml"]) == 0  # the data (a missing file) is not even read
+    seconds = time.perf_counter() - start
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if "HF bridge (recipe callbacks)" in line]
+    assert [row[0] for row in rows] == [
+        "pre-train",
+        "post-train",
+        "post-epoch",
+        "post-evaluate",
+        "post-log",
+        "post-checkpoint",
+    ]
+    assert "JsonLogger.on_train_begin, EarlyStoppingCallback.on_train_begin" in out
+    assert "JsonLogger.on_evaluate, EarlyStoppingCallback.on_evaluate" in out
+    assert "HFBridge" not in out and "pre-step" not in out  # no bridge entry that calls nothing
+    assert "recipe callbacks: 0: arctic_like.callbacks.loggers.JsonLogger; 1: transformers." in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recipe.yaml"]
+    assert seconds < 3, seconds
+    print(f"arctic-like callbacks, imports done: {seconds:.2f} s")
+
+    assert main(["callbacks", "recipe.yaml", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "arctic_like.integrations.hf.HFBridge.on_step_begin" in out
+        and "HF-style callbacks (run order):" in out
+    )
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    write_recipe(
+        tmp_path, checkpoint=[{"type": "torch", "save_every_n_steps": 2}], callbacks=RECIPE_CALLBACKS
+    )
+    assert main(["train", "recipe.yaml", "--dry-run", "--set", "scheduler.warmup_steps=2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("plan of recipe.yaml (dry run: nothing was trained or written)")
+    for expected in (
+        "trainer        causal (CausalTrainer)",
+        "data           causal: train 24 examples, 6 micro-batches per epoch; eval 8 examples; cache ",
+        "(written when training starts)",
+        "model          huggingface: LlamaForCausalLM, ",
+        "optimizer      adamw: AdamW, lr 0.001",
+        "scheduler      cosine, 2 warmup step(s); lr 0 at step 0, 0.001 at step 2, ",
+        "steps          6 optimizer steps: 6 per epoch x 1 epoch(s); 4 samples per step = micro_batch_size 4",
+        "checkpoint[0]  torch -> out/checkpoints (every 2 steps, at the end)",
+        "callbacks      JsonLogger, EarlyStoppingCallback",
+    ):
+        assert expected in out, expected
+    parameters = int(re.search(r"LlamaForCausalLM, ([\d,]+) parameters", out).group(1).replace(",", ""))
+    assert parameters > 10_000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["recipe.yaml"]
 
 
 def test_train_writes_checkpoint(tmp_path, monkeypatch):
