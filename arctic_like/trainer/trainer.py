@@ -269,6 +269,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self._total_loss_count = 0
         self._globalstep_last_logged = state.global_step
         self.engine.train_mode(True)
+        self.stop_signal = self._stop_requested = None
         previous_handlers = interrupts.install(self._on_signal)
         nonfinite_before = state.nonfinite_losses
         try:
