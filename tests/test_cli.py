@@ -214,7 +214,7 @@ def test_callbacks_lists_every_chain(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "[trainer] Mine" in out
     assert "post-loss" in out and "mine.shout" in out and "Mine.callbacks" in out
-    assert "pre-train" in out and "_reset_for_training" in out
+    assert "pre-train" in out and "_begin_training" in out
     for label in (
         "[data_factory]",
         "[tokenizer_factory]",

@@ -92,18 +92,18 @@ class CheckpointEngine(Registrable, CallbackMixin):
         at the end of an epoch and at the end of training).
 
         True when `save_every_n_steps` divides the step, `save_every_n_epochs` divides the finished epoch
-        count, training ends with `save_end_of_training`, or a callback or an interrupt set
-        `trainer.control.should_save`; never twice for the same step.
+        count, or a callback or an interrupt set `trainer.control.should_save`; at the end of training only
+        with `save_end_of_training`; never twice for the same step.
         """
         step = self.step
         if step == self._last_saved_step or step == 0:
             return False
         cfg = self.config
+        if end_of_training:
+            return bool(cfg.save_end_of_training)
         control = getattr(self.trainer, "control", None)
         if control is not None and getattr(control, "should_save", False):
             return True
-        if end_of_training:
-            return bool(cfg.save_end_of_training)
         if end_of_epoch:
             n = cfg.save_every_n_epochs
             epochs_done = round(float(getattr(self.trainer.state, "epoch", 0) or 0))
@@ -129,6 +129,16 @@ class CheckpointEngine(Registrable, CallbackMixin):
                 continue
             found.append((int(m.group(1)), p))
         return [p for _, p in sorted(found)]
+
+    def best(self) -> Path | None:
+        """This engine's checkpoint of the best evaluation (`state.best_global_step`), once the trainer has
+        recorded a best model checkpoint; None otherwise."""
+        state = self.trainer.state
+        if getattr(state, "best_model_checkpoint", None) is None or not getattr(
+            state, "best_global_step", None
+        ):
+            return None
+        return self.output_dir / f"{CHECKPOINT_PREFIX}{state.best_global_step}"
 
     def latest(self) -> Path | None:
         """The newest complete checkpoint of this engine, or None."""
@@ -251,6 +261,25 @@ class CheckpointEngine(Registrable, CallbackMixin):
             "checkpoint's output_dir at a larger disk, then resume with auto_resume: true."
         )
 
+    def load_weights(self, path: str | os.PathLike) -> Path:
+        """Verify checkpoint `path` and load only its model weights (`load_best_model_at_end`): the trainer's
+        state, optimizer and data position stay as they are."""
+        path = Path(path)
+        verify(path, engine=self.name, model=self._model_for_manifest())
+        self._read_weights(path)
+        logger.info("loaded the model weights of %s", path)
+        return path
+
+    def remove_all_but(self, keep: Path) -> None:
+        """Delete every complete checkpoint of this engine except `keep` (rank 0; HF's `save_total_limit=1`
+        clean-up at the end of training)."""
+        if self.is_rank_zero:
+            for old in self.checkpoints():
+                if old != keep:
+                    logger.info("save_total_limit=1: deleting %s, keeping the best %s", old, keep)
+                    remove_tree(old)
+        barrier()
+
     # ------------------------------------------------------------------ for subclasses
     @abc.abstractmethod
     def _write(self, tmp: Path) -> None:
@@ -261,19 +290,32 @@ class CheckpointEngine(Registrable, CallbackMixin):
     def _read(self, path: Path, manifest: dict[str, Any]) -> None:
         """Restore the verified checkpoint at `path` into the trainer."""
 
+    def _read_weights(self, path: Path) -> None:
+        """Load the model weights of the verified checkpoint at `path` into the trainer's model."""
+        raise CheckpointError(
+            f"checkpoint engine {self.name!r} cannot load the model weights alone (load_best_model_at_end). "
+            "Fix: use a torch or huggingface checkpoint engine first in `checkpoint:`."
+        )
+
     def _model_for_manifest(self) -> torch.nn.Module | None:
         """The model whose parameter shapes the manifest records and loads check."""
         return unwrap_model(self.trainer)
 
     def _prune(self, keep: Path) -> None:
+        """Apply `save_total_limit`: delete the oldest checkpoints, never `keep` (the newest) nor the best."""
         limit = self.config.save_total_limit
         if not limit:
             return
-        complete = [p for p in self.checkpoints() if p != keep]
-        excess = len(complete) + 1 - limit
-        for old in complete[: max(excess, 0)]:
-            logger.info("save_total_limit=%d: deleting %s", limit, old)
-            remove_tree(old)
+        protected = {keep, self.best()}
+        complete = self.checkpoints()
+        remaining, to_keep = len(complete), max(limit, len(protected - {None}))
+        for old in complete:
+            if remaining <= to_keep:
+                break
+            if old not in protected:
+                logger.info("save_total_limit=%d: deleting %s", limit, old)
+                remove_tree(old)
+                remaining -= 1
 
 
 NEARLY_FULL_BYTES = 64 * 2**20

@@ -15,9 +15,11 @@ class CheckpointEngineConfig(CheckpointConfig):
 
     `output_dir` defaults to `<trainer output_dir>/checkpoints` (`.../huggingface` for the export engine).
     `auto_resume` loads the newest complete checkpoint found there; `resume_from` names one explicitly.
+    `save_end_of_training` (ArcticTraining's extra save when training ends) defaults to on, except when the
+    recipe saves HF-style (`save_steps`/`save_strategy`): then it is off, as in HF's Trainer.
     """
 
     save_every_n_steps: HumanInt | None = Field(default=None, ge=1)
     save_every_n_epochs: HumanInt | None = Field(default=None, ge=1)
-    save_end_of_training: bool = True
+    save_end_of_training: bool | None = None
     resume_from: Path | None = None

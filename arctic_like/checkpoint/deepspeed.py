@@ -106,6 +106,14 @@ class DeepSpeedCheckpointEngine(CheckpointEngine):
                     zero_stage=engine.zero_optimization_stage(),
                 )
 
+    def _read_weights(self, path: Path) -> None:
+        load_path, _ = self.ds_engine.load_checkpoint(str(path), tag=TAG, load_module_only=True)
+        if load_path is None:
+            raise CheckpointError(
+                f"checkpoint {path} has no DeepSpeed state under tag {TAG!r}. "
+                "Fix: resume from an earlier complete checkpoint, or delete this directory."
+            )
+
     def _read(self, path: Path, manifest: dict[str, Any]) -> None:
         trainer = self.trainer
         try:

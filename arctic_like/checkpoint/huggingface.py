@@ -73,5 +73,8 @@ class HuggingFaceCheckpointEngine(CheckpointEngine):
             if self.is_rank_zero:
                 export_pretrained(model, tokenizer, tmp)
 
-    def _read(self, path: Path, manifest: dict[str, Any]) -> None:
+    def _read_weights(self, path: Path) -> None:
         load_pretrained_weights(unwrap_model(self.trainer), path)
+
+    def _read(self, path: Path, manifest: dict[str, Any]) -> None:
+        self._read_weights(path)

@@ -110,9 +110,8 @@ class TorchCheckpointEngine(CheckpointEngine):
                 torch.save(trainer.scheduler.state_dict(), tmp / SCHEDULER_FILE)
         write_run_state(trainer, tmp, self.global_rank, rank_zero=self.is_rank_zero)
 
-    def _read(self, path: Path, manifest: dict[str, Any]) -> None:
-        trainer = self.trainer
-        model = unwrap_model(trainer)
+    def _read_weights(self, path: Path) -> None:
+        model = unwrap_model(self.trainer)
         device = next(model.parameters()).device
         try:
             load_model(model, str(path / MODEL_FILE), strict=True, device=str(device))
@@ -121,6 +120,10 @@ class TorchCheckpointEngine(CheckpointEngine):
                 f"checkpoint {path} is corrupted: {MODEL_FILE} cannot be loaded ({e}). "
                 "Fix: resume from an earlier complete checkpoint, or delete this directory."
             ) from None
+
+    def _read(self, path: Path, manifest: dict[str, Any]) -> None:
+        trainer = self.trainer
+        self._read_weights(path)
         if (path / OPTIMIZER_FILE).is_file() and getattr(trainer, "optimizer", None) is not None:
             trainer.optimizer.load_state_dict(load_torch_file(path, path / OPTIMIZER_FILE))
         if (path / SCHEDULER_FILE).is_file() and getattr(trainer, "scheduler", None) is not None:

@@ -315,6 +315,9 @@ class TrainerConfig(BaseConfig):
     logging_strategy: Literal["steps", "epoch", "no"] = "steps"
     eval_strategy: Literal["steps", "epoch", "no"] | None = None
     save_strategy: Literal["steps", "epoch", "no"] | None = None
+    load_best_model_at_end: bool = False
+    metric_for_best_model: str | None = None
+    greater_is_better: bool | None = None
     output_dir: Path = Path("output")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
@@ -412,6 +415,17 @@ class TrainerConfig(BaseConfig):
             self.__dict__["eval_steps"] = self.logging_steps
         if self.save_strategy == "steps" and self.save_steps is None:
             raise ValueError("save_strategy is 'steps' but save_steps is not set; set save_steps: N")
+        if self.load_best_model_at_end:
+            check_best_model_schedule(
+                self.eval_strategy, self.save_strategy, self.eval_steps, self.save_steps
+            )
+            if self.metric_for_best_model is None:
+                self.__dict__["metric_for_best_model"] = "loss"
+        if self.greater_is_better is None and self.metric_for_best_model is not None:
+            self.__dict__["greater_is_better"] = not self.metric_for_best_model.endswith("loss")
+        for entry in self.checkpoint:  # ArcticTraining's save at the end is off with HF-style saving
+            if getattr(entry, "save_end_of_training", False) is None:
+                entry.__dict__["save_end_of_training"] = self.save_strategy == "no"
         return self
 
     def trainer_class(self) -> type:
@@ -426,6 +440,23 @@ class TrainerConfig(BaseConfig):
         if part == "checkpoint":
             value = value[index or 0]
         return resolve_factory(self.trainer_class(), part, value.type)
+
+
+def check_best_model_schedule(
+    eval_strategy: str | None, save_strategy: str | None, eval_steps: int | None, save_steps: int | None
+) -> None:
+    """``load_best_model_at_end`` needs a checkpoint at every evaluation that may be the best (HF's rule)."""
+    if eval_strategy != save_strategy:
+        raise ValueError(
+            f"load_best_model_at_end needs save_strategy to match eval_strategy, but eval_strategy is "
+            f"{eval_strategy!r} and save_strategy is {save_strategy!r}. Fix: use the same strategy for both."
+        )
+    if eval_strategy == "steps" and eval_steps and save_steps and save_steps % eval_steps:
+        raise ValueError(
+            f"load_best_model_at_end needs save_steps to be a multiple of eval_steps, but save_steps is "
+            f"{save_steps} and eval_steps is {eval_steps}. "
+            f"Fix: e.g. save_steps: {eval_steps * max(1, save_steps // eval_steps)}."
+        )
 
 
 def _trainer_or_none(name: Any) -> type | None:

@@ -68,6 +68,9 @@ class Engine(ABC):
         self.config = trainer.config
         self.device = trainer.device
         self.gradient_accumulation_steps = int(self.config.gradient_accumulation_steps)
+        # Micro-batches in the current accumulation window (fewer in an epoch's incomplete last window), set
+        # by the trainer: each micro-batch's loss is divided by it, so a step's gradient is their mean.
+        self.window_size = self.gradient_accumulation_steps
         self.dtype = _PRECISIONS[self.config.precision]
         if self.dtype == torch.float16 and self.device.type != "cuda":
             raise ValueError(
@@ -118,7 +121,7 @@ class Engine(ABC):
 
     @abstractmethod
     def backward(self, loss: torch.Tensor) -> None:
-        """Accumulate gradients of one micro-batch's loss, scaled by 1/gradient_accumulation_steps."""
+        """Accumulate gradients of one micro-batch's loss, scaled by ``1 / window_size``."""
 
     @abstractmethod
     def clip_grad_norm(self, max_norm: float | None) -> float | torch.Tensor | None:

@@ -128,7 +128,10 @@ class DeepSpeedEngine(Engine):
         yield
 
     def backward(self, loss: torch.Tensor) -> None:
-        """DeepSpeed backward (it divides by gradient_accumulation_steps itself)."""
+        """DeepSpeed backward (it divides by gradient_accumulation_steps itself; an incomplete last window's
+        losses are scaled up so that its gradient is the mean over its micro-batches too)."""
+        if self.window_size != self.gradient_accumulation_steps:
+            loss = loss * (self.gradient_accumulation_steps / self.window_size)
         self.wrapped.backward(loss)
 
     def clip_grad_norm(self, max_norm: float | None) -> float | torch.Tensor | None:

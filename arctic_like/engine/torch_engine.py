@@ -69,8 +69,8 @@ class TorchEngine(Engine):
                 yield
 
     def backward(self, loss: torch.Tensor) -> None:
-        """Backward of ``loss / gradient_accumulation_steps`` (loss-scaled in fp16)."""
-        scaled = loss / self.gradient_accumulation_steps if self.gradient_accumulation_steps > 1 else loss
+        """Backward of ``loss / window_size`` (loss-scaled in fp16)."""
+        scaled = loss / self.window_size if self.window_size > 1 else loss
         if self.scaler is not None:
             scaled = self.scaler.scale(scaled)
         scaled.backward()

@@ -129,7 +129,7 @@ class ArcticHarnessCallback(Dispatcher):
 
     # -- trainer events -------------------------------------------------------------------------------------
     def _pre_train(self, trainer: Any) -> None:
-        self._epoch = math.floor(trainer.state.epoch or 0.0)
+        self._epoch = int(trainer.epoch_idx)
         self._step_at_start = None
         self._event("_on_train_start", trainer)
 
@@ -143,7 +143,7 @@ class ArcticHarnessCallback(Dispatcher):
         self._event("_on_exception", trainer, exception=lambda: exception)
 
     def _pre_epoch(self, trainer: Any) -> None:
-        self._epoch = math.floor((trainer.state.epoch or 0.0) + 1e-9)
+        self._epoch = int(trainer.epoch_idx)  # exact, also after an epoch cut short (state.epoch is not)
         self._event("_on_epoch_start", trainer)
 
     def _post_epoch(self, trainer: Any) -> None:

@@ -62,6 +62,7 @@ class HFHarnessCallback(TrainerCallback, ExportableState, Dispatcher):
             )
         Dispatcher.__init__(self, bound)
         self._epoch = 0
+        self._epochs_begun = 0
         self._losses = StepLosses()
         self._loss_is_sum = False
         self._batch: Any = None
@@ -125,6 +126,7 @@ class HFHarnessCallback(TrainerCallback, ExportableState, Dispatcher):
     # -- HF events -----------------------------------------------------------------------------------------
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
         self._epoch = math.floor(state.epoch or 0.0)
+        self._epochs_begun = 0
         model = kwargs.get("model")
         if self.needed & {"loss", "batch"} and model is not None:
             self._hook = model.register_forward_hook(self._record_forward, with_kwargs=True)
@@ -143,7 +145,10 @@ class HFHarnessCallback(TrainerCallback, ExportableState, Dispatcher):
         return control
 
     def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-        self._epoch = math.floor((state.epoch or 0.0) + 1e-9)
+        # Counted, not taken from state.epoch: after should_epoch_stop that keeps the cut epoch's fraction.
+        if self._epochs_begun:
+            self._epoch += 1
+        self._epochs_begun += 1
         return self._event("_on_epoch_start", args, state, control, kwargs)
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:

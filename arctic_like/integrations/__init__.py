@@ -6,6 +6,7 @@ from arctic_like.integrations.hf import (
     CallbackStateError,
     HFArgs,
     HFCallbackSupport,
+    TrainerCallbackHandler,
     resolve_callback_spec,
     training_arguments_from_config,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "CallbackStateError",
     "HFArgs",
     "HFCallbackSupport",
+    "TrainerCallbackHandler",
     "resolve_callback_spec",
     "training_arguments_from_config",
 ]

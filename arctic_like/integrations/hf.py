@@ -1,9 +1,9 @@
 """Run HuggingFace ``TrainerCallback``s (and arctic_like's own callbacks) inside an arctic_like trainer.
 
-The trainer never calls HF events itself: :class:`HFCallbackSupport` installs ordinary ``(event, fn)``
-entries on the trainer's ``callbacks`` list that translate its CallbackMixin events into HF's lifecycle
-(see ``docs/huggingface.md`` for the table). Each HF event is called with ``(args, state, control,
-**kwargs)`` exactly as HF's ``CallbackHandler.call_event`` does; a returned control replaces the trainer's.
+:class:`HFCallbackSupport` installs ordinary ``(event, fn)`` entries on the trainer's ``callbacks`` list that
+translate its CallbackMixin events into HF's lifecycle (see ``docs/huggingface.md`` for the table), and calls
+the HF events through ``trainer.callback_handler``, a ``transformers`` ``CallbackHandler``: each callback
+gets ``(args, state, control, **kwargs)`` exactly as in HF's ``Trainer``; a returned control replaces ours.
 
 Integration into a trainer class is one line: ``class Trainer(HFCallbackSupport, CallbackMixin)``.
 """
@@ -12,17 +12,37 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
-import time
 from collections.abc import Callable
 from typing import Any
 
-from transformers import TrainerCallback, TrainingArguments
+from transformers import TrainingArguments
 from transformers.trainer_callback import ExportableState
+
+from arctic_like.integrations.hf_args import HFArgs, training_arguments_from_config
+from arctic_like.integrations.hf_handler import (
+    HF_EVENTS,
+    TrainerCallbackHandler,
+    _inherited_noop,
+    check_event_names,
+    describe,
+)
+
+__all__ = [
+    "HF_EVENT_MAP",
+    "CallbackSpecError",
+    "CallbackStateError",
+    "HFArgs",
+    "HFCallbackSupport",
+    "TrainerCallbackHandler",
+    "import_object",
+    "resolve_callback_spec",
+    "training_arguments_from_config",
+]
 
 logger = logging.getLogger("arctic_like.integrations.hf")
 
-# arctic_like event -> HF events it fires (in order), for documentation and `arctic-like callbacks`.
+# arctic_like event -> HF events it fires, for documentation and `arctic-like callbacks`. `post-step` fires
+# `on_step_end` after a micro-batch that ended an optimizer step, `on_substep_end` after any other one.
 HF_EVENT_MAP: dict[str, tuple[str, ...]] = {
     "post-init": ("on_init_end",),
     "pre-train": ("on_train_begin",),
@@ -30,14 +50,17 @@ HF_EVENT_MAP: dict[str, tuple[str, ...]] = {
     "pre-epoch": ("on_epoch_begin",),
     "post-epoch": ("on_epoch_end",),
     "pre-step": ("on_step_begin",),
-    "post-step": ("on_substep_end",),
     "pre-optimizer-step": ("on_pre_optimizer_step",),
-    "post-optimizer-step": ("on_optimizer_step", "on_step_end"),
+    "post-optimizer-step": ("on_optimizer_step",),
+    "post-step": ("on_substep_end", "on_step_end"),
     "post-log": ("on_log",),
     "post-evaluate": ("on_evaluate",),
     "post-checkpoint": ("on_save",),
     "post-prediction-step": ("on_prediction_step",),
 }
+
+CONTROL_KEY = "TrainerControl"
+"""Key of the trainer's ``TrainerControl`` among the callback states (as in HF's ``stateful_callbacks``)."""
 
 
 class CallbackSpecError(ValueError):
@@ -46,14 +69,6 @@ class CallbackSpecError(ValueError):
 
 class CallbackStateError(ValueError):
     """Two stateful callbacks would be saved under the same key."""
-
-
-def _flow_exceptions() -> tuple[type[BaseException], ...]:
-    """The trainer's control-flow exceptions, which must pass through untouched (imported late: the
-    trainer package imports this module)."""
-    from arctic_like.trainer.exceptions import TrainerFlowException
-
-    return (TrainerFlowException,)
 
 
 def import_object(path: str) -> Any:
@@ -135,65 +150,6 @@ def resolve_recipe_callbacks(config: Any) -> list[Any]:
     return callbacks
 
 
-def _cfg(config: Any, name: str, default: Any = None) -> Any:
-    value = getattr(config, name, default)
-    return default if value is None else value
-
-
-def training_arguments_from_config(config: Any, **overrides: Any) -> TrainingArguments:
-    """Build a real ``transformers.TrainingArguments`` mirroring the recipe, for HF callbacks to read.
-
-    ``overrides`` (for example ``metric_for_best_model="accuracy", greater_is_better=True``) win over the
-    values taken from the recipe.
-    """
-    eval_steps = _cfg(config, "eval_steps")
-    save_steps = _cfg(config, "save_steps")
-    eval_strategy = _cfg(config, "eval_strategy", "steps" if eval_steps else "no")
-    save_strategy = _cfg(config, "save_strategy", "steps" if save_steps else "no")
-    if eval_strategy == "steps" and not eval_steps:
-        eval_strategy = "no"
-    if save_strategy == "steps" and not save_steps:
-        save_strategy = "no"
-    max_grad_norm = getattr(config, "max_grad_norm", 1.0)
-    device = str(_cfg(config, "device", "auto"))
-    kwargs: dict[str, Any] = {
-        "output_dir": str(_cfg(config, "output_dir", "output")),
-        "per_device_train_batch_size": int(_cfg(config, "micro_batch_size", 1)),
-        "per_device_eval_batch_size": int(_cfg(config, "micro_batch_size", 1)),
-        "gradient_accumulation_steps": int(_cfg(config, "gradient_accumulation_steps", 1)),
-        "num_train_epochs": float(_cfg(config, "epochs", 1)),
-        "max_steps": int(_cfg(config, "max_steps", -1)),
-        "logging_strategy": _cfg(config, "logging_strategy", "steps"),
-        "logging_steps": _cfg(config, "logging_steps", 10),
-        "eval_strategy": eval_strategy,
-        "save_strategy": save_strategy,
-        "seed": int(_cfg(config, "seed", 42)),
-        "max_grad_norm": float(max_grad_norm) if max_grad_norm is not None else 0.0,
-        "use_cpu": device == "cpu",
-        "disable_tqdm": not bool(getattr(config, "progress", True)),
-        "report_to": "none",
-    }
-    optimizer = getattr(config, "optimizer", None)
-    for ours, theirs in (("lr", "learning_rate"), ("weight_decay", "weight_decay")):
-        if getattr(optimizer, ours, None) is not None:
-            kwargs[theirs] = float(getattr(optimizer, ours))
-    if eval_strategy != "no":
-        kwargs["metric_for_best_model"] = "eval_loss"
-        kwargs["greater_is_better"] = False
-    if eval_steps:
-        kwargs["eval_steps"] = eval_steps
-    if save_steps:
-        kwargs["save_steps"] = save_steps
-    kwargs.update(overrides)
-    try:
-        return TrainingArguments(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"cannot build transformers.TrainingArguments from the recipe and overrides {sorted(overrides)}: "
-            f"{exc}. Fix: correct the override (see HFArgs) or the recipe field it names."
-        ) from exc
-
-
 def _is_stateful(cb: Any) -> bool:
     """Our own callbacks are stateful when they define ``state_dict``; HF ones via ``ExportableState``."""
     return callable(getattr(cb, "state_dict", None)) and callable(getattr(cb, "load_state_dict", None))
@@ -215,34 +171,14 @@ def _saved_under(cb: Any) -> str | None:
     return None
 
 
-def _describe(cb: Any) -> str:
-    return f"{type(cb).__module__}.{type(cb).__qualname__}"
-
-
-class HFArgs:
-    """Overrides for the ``TrainingArguments`` HF callbacks see, usable as a recipe ``callbacks:`` entry.
-
-    ``{path: arctic_like.integrations.hf.HFArgs, kwargs: {metric_for_best_model: accuracy,
-    greater_is_better: true}}``. It has no events: adding it only rebuilds ``trainer.hf_args``.
-    """
-
-    __arctic_like_callback__ = True
-
-    def __init__(self, **overrides: Any) -> None:
-        self.overrides = overrides
-
-    def setup(self, trainer: Any) -> None:
-        """Merge the overrides into the trainer's training arguments."""
-        trainer.update_hf_args(**self.overrides)
-
-
 class HFCallbackSupport:
     """Mixin giving a CallbackMixin trainer HF-style callback management and the HF event bridge.
 
-    It provides ``add_callback``, ``pop_callback``, ``remove_callback``, ``callback_states``,
-    ``load_callback_states``, ``hf_args`` and ``hf_callbacks``. Its ``post_init_callback`` resolves the
-    recipe's ``callbacks:`` and fires ``on_init_end``. The bridge entries are appended to the trainer's
-    ``callbacks`` when the first HF-style callback is added, so a trainer without any has none.
+    It provides ``add_callback``, ``pop_callback``, ``remove_callback``, ``callback_handler``,
+    ``callback_states``, ``load_callback_states``, ``hf_args`` and ``hf_callbacks``. Its
+    ``post_init_callback`` resolves the recipe's ``callbacks:`` and fires ``on_init_end``. The bridge entries
+    are appended to the trainer's ``callbacks`` when the first HF-style callback is added (or the handler is
+    first used), so a trainer without any has none.
     """
 
     # ----- public API -------------------------------------------------------------------------------------
@@ -252,14 +188,22 @@ class HFCallbackSupport:
         return self.__dict__.setdefault("_hf_callbacks", [])
 
     @property
+    def callback_handler(self) -> TrainerCallbackHandler:
+        """HF's ``CallbackHandler`` over ``hf_callbacks`` (as ``transformers.Trainer.callback_handler``)."""
+        handler = self.__dict__.get("_hf_handler")
+        if handler is None:
+            self._hf_install()
+            handler = self.__dict__["_hf_handler"] = TrainerCallbackHandler(self)
+        return handler
+
+    @property
     def hf_args(self) -> TrainingArguments:
         """The ``transformers.TrainingArguments`` HF callbacks receive, built from ``self.config``."""
         args = self.__dict__.get("_hf_args")
         if args is None:
-            args = training_arguments_from_config(
-                getattr(self, "config", None), **self.__dict__.get("_hf_args_overrides", {})
+            args = self.__dict__["_hf_args"] = self._build_hf_args(
+                self.__dict__.get("_hf_args_overrides", {})
             )
-            self.__dict__["_hf_args"] = args
         return args
 
     @hf_args.setter
@@ -267,30 +211,46 @@ class HFCallbackSupport:
         self.__dict__["_hf_args"] = value
 
     def update_hf_args(self, **overrides: Any) -> TrainingArguments:
-        """Rebuild ``hf_args`` with ``overrides`` on top of the recipe values (and earlier overrides)."""
+        """Rebuild ``hf_args`` with ``overrides`` (fields the recipe has no counterpart for) on top."""
         merged = {**self.__dict__.get("_hf_args_overrides", {}), **overrides}
-        self.__dict__["_hf_args"] = training_arguments_from_config(getattr(self, "config", None), **merged)
+        self.__dict__["_hf_args"] = self._build_hf_args(merged)
         self.__dict__["_hf_args_overrides"] = merged
         return self.__dict__["_hf_args"]
+
+    def _build_hf_args(self, overrides: dict[str, Any]) -> TrainingArguments:
+        device = getattr(self, "device", None)
+        return training_arguments_from_config(
+            getattr(self, "config", None),
+            horizon=getattr(self, "training_horizon", None),
+            device=getattr(device, "type", None),
+            **overrides,
+        )
 
     def add_callback(self, callback: Any) -> Any:
         """Add an HF ``TrainerCallback`` or an arctic_like callback (class or instance); returns the instance.
 
-        A stateful callback whose ``state_key`` is already taken is rejected, naming both callbacks.
+        An ``on_*`` method that is not an HF event is rejected (``CallbackError``, with the closest event
+        name); so is a stateful callback whose ``state_key`` is already taken. Adding a second callback of a
+        class already attached warns, as HF's ``CallbackHandler.add_callback`` does.
         """
         cb = callback() if isinstance(callback, type) else callback
+        check_event_names(cb)
         self._hf_install()
         key = _saved_under(cb)
         if key is not None:
             for other in self.hf_callbacks:
                 if _saved_under(other) == key and (_is_stateful(cb) or _is_stateful(other)):
                     raise CallbackStateError(
-                        f"cannot add {_describe(cb)}: its state_key {key!r} is already used by "
-                        f"{_describe(other)} on this trainer. Fix: give one of them a different `state_key` "
+                        f"cannot add {describe(cb)}: its state_key {key!r} is already used by "
+                        f"{describe(other)} on this trainer. Fix: give one of them a different `state_key` "
                         f"(e.g. {type(cb).__name__}(..., state_key='{key}-2')) or remove the other first."
                     )
-        if key is None and any(type(other) is type(cb) for other in self.hf_callbacks):
-            logger.warning("adding a second %s to this trainer; both will run", _describe(cb))
+        if any(type(other) is type(cb) for other in self.hf_callbacks):
+            logger.warning(
+                "adding a second %s to this trainer; both will run. Callbacks now: %s",
+                describe(cb),
+                ", ".join(type(other).__name__ for other in self.hf_callbacks),
+            )
         self.hf_callbacks.append(cb)
         self._hf_restore(len(self.hf_callbacks) - 1)
         cb = self.hf_callbacks[-1]
@@ -313,10 +273,12 @@ class HFCallbackSupport:
         self.pop_callback(callback)
 
     def callback_states(self) -> dict[str, Any]:
-        """The state of every stateful callback, keyed like HF's ``TrainerState.stateful_callbacks``.
+        """The state of every stateful callback and of the control, keyed like HF's ``stateful_callbacks``.
 
         Our callbacks are stored under their ``state_key``; HF ``ExportableState`` callbacks under their class
-        name (a list when several share it), in HF's ``{"args": ..., "attributes": ...}`` form.
+        name (a list when several share it), in HF's ``{"args": ..., "attributes": ...}`` form; the trainer's
+        ``TrainerControl`` last, under ``"TrainerControl"``, as HF saves it. Also stored in
+        ``state.stateful_callbacks``.
         """
         states: dict[str, Any] = {}
         for cb in self.hf_callbacks:
@@ -330,6 +292,9 @@ class HFCallbackSupport:
                     states[name].append(cb.state())
                 else:
                     states[name] = cb.state()
+        control = getattr(self, "control", None)
+        if isinstance(control, ExportableState):
+            states[CONTROL_KEY] = control.state()
         state = getattr(self, "state", None)
         if state is not None and hasattr(state, "stateful_callbacks"):
             state.stateful_callbacks = states
@@ -339,9 +304,16 @@ class HFCallbackSupport:
         """Restore what ``callback_states()`` returned, into the callbacks attached now or added later.
 
         HF ``ExportableState`` callbacks are rebuilt from their stored args and attributes, as HF's resume
-        does; ours get ``load_state_dict``. A state whose callback is not attached yet (a checkpoint is loaded
-        before the recipe's callbacks are added) waits for it; what is left at ``train()`` is reported.
+        does; ours get ``load_state_dict``; the control's flags are restored. A state whose callback is not
+        attached yet (a checkpoint is loaded before the recipe's callbacks are added) waits for it; what is
+        left at ``train()`` is reported.
         """
+        states = dict(states)
+        control_state = states.pop(CONTROL_KEY, None)
+        control = getattr(self, "control", None)
+        if control_state is not None and control is not None:
+            for flag, value in control_state.get("args", {}).items():
+                setattr(control, flag, value)
         pending = self.__dict__.setdefault("_hf_pending_states", {})
         pending.update(states)
         for i in range(len(self.hf_callbacks)):
@@ -374,10 +346,8 @@ class HFCallbackSupport:
         """A table of the HF-style callbacks in run order, with the HF events each implements."""
         lines = ["HF-style callbacks (run order):"]
         for i, cb in enumerate(self.hf_callbacks, start=1):
-            events = [
-                e for e in sorted({e for es in HF_EVENT_MAP.values() for e in es}) if _implements(cb, e)
-            ]
-            lines.append(f"  {i:>2}  {_describe(cb)}: {', '.join(events) or '(no events)'}")
+            events = [e for e in sorted(HF_EVENTS) if _implements(cb, e)]
+            lines.append(f"  {i:>2}  {describe(cb)}: {', '.join(events) or '(no events)'}")
         if len(lines) == 1:
             lines.append("  (none)")
         return "\n".join(lines)
@@ -396,39 +366,16 @@ class HFCallbackSupport:
         self.call_hf_event("on_init_end")
 
     def call_hf_event(self, event: str, **kwargs: Any) -> Any:
-        """Call ``event`` on every HF-style callback as HF does; a returned control replaces ours."""
+        """Call ``event`` on every HF-style callback through HF's ``CallbackHandler``; a returned control
+        replaces ours."""
         control = getattr(self, "control", None)
-        callbacks = [(cb, getattr(cb, event, None)) for cb in self.hf_callbacks]
-        callbacks = [(cb, method) for cb, method in callbacks if method is not None]
-        if not callbacks:
+        if not self.hf_callbacks:
             return control
-        args = self.hf_args
-        state = getattr(self, "state", None)
-        full = {
-            "model": getattr(self, "model", None),
-            "processing_class": getattr(self, "tokenizer", None),
-            "tokenizer": getattr(self, "tokenizer", None),
-            "optimizer": getattr(self, "optimizer", None),
-            "lr_scheduler": getattr(self, "scheduler", None),
-            "train_dataloader": getattr(self, "train_dataloader", None),
-            "eval_dataloader": getattr(self, "eval_dataloader", None),
-            **kwargs,
-        }
-        timer = self.__dict__.get("_hf_timer")
-        for cb, method in callbacks:
-            start = time.perf_counter() if timer is not None else 0.0
-            try:
-                result = method(args, state, control, **full)
-            except _flow_exceptions():
-                raise
-            except Exception as exc:
-                exc.add_note(f"raised by HF callback {_describe(cb)}.{event}")
-                raise
-            finally:
-                if timer is not None and not _inherited_noop(cb, event):
-                    timer(f"hf:{event}", f"{type(cb).__qualname__}.{event}", time.perf_counter() - start)
-            if result is not None and result is not control:
-                control = self._hf_adopt_control(result)
+        result = getattr(self.callback_handler, event)(
+            self.hf_args, getattr(self, "state", None), control, **kwargs
+        )
+        if result is not None and result is not control:
+            control = self._hf_adopt_control(result)
         return control
 
     def _hf_adopt_control(self, result: Any) -> Any:
@@ -461,36 +408,20 @@ class HFCallbackSupport:
                 "the checkpoint holds state for callbacks not attached to this run, ignored: %s",
                 sorted(leftover),
             )
-        # HF fills the state before on_train_begin (a resumed state may hold an older horizon); the trainer
-        # sets the same values in train(), after its pre-train callbacks.
-        state, config = getattr(self, "state", None), getattr(self, "config", None)
-        horizon = getattr(self, "training_horizon", None)
-        if state is not None and horizon:
-            state.max_steps = int(horizon)
-            state.num_train_epochs = int(getattr(self, "num_epochs", 0) or _cfg(config, "epochs", 1))
-            state.logging_steps = int(_cfg(config, "logging_steps", state.logging_steps))
-            state.eval_steps = _cfg(config, "eval_steps", state.eval_steps)
-            state.save_steps = _cfg(config, "save_steps", state.save_steps)
-            state.train_batch_size = int(_cfg(config, "micro_batch_size", 1))
+        if self.hf_callbacks:
+            self.callback_handler.training_started()
         self.call_hf_event("on_train_begin")
 
     def _hf_step_begin(self) -> None:
-        # `accumulation_start` / `accumulation_boundary` are the trainer's per-micro-batch flags.
+        # The trainer's per-micro-batch flags: accumulation_start, accumulation_boundary, optimizer_stepped.
         if getattr(self, "accumulation_start", True):
             self.call_hf_event("on_step_begin")
 
-    def _hf_substep_end(self) -> None:
-        if not getattr(self, "accumulation_boundary", True):
+    def _hf_step_end(self) -> None:
+        if getattr(self, "optimizer_stepped", False):
+            self.call_hf_event("on_step_end")
+        elif not getattr(self, "accumulation_boundary", True):
             self.call_hf_event("on_substep_end")
-
-    def _hf_optimizer_step(self) -> None:
-        self.call_hf_event("on_optimizer_step")
-        self.call_hf_event("on_step_end")
-
-    def _hf_evaluate(self, metrics: Any) -> None:
-        self.call_hf_event("on_evaluate", metrics=metrics)
-        if self.hf_callbacks:
-            _update_best_metric(self.hf_args, getattr(self, "state", None), metrics)
 
 
 def _is_ours(cb: Any) -> bool:
@@ -506,29 +437,6 @@ def implemented_hf_events(cb: Any, events: tuple[str, ...]) -> list[str]:
 def _implements(cb: Any, event: str) -> bool:
     """True when ``cb`` has its own ``event`` method (not ``TrainerCallback``'s empty one)."""
     return getattr(cb, event, None) is not None and not _inherited_noop(cb, event)
-
-
-def _inherited_noop(cb: Any, event: str) -> bool:
-    """True when ``cb`` only has ``TrainerCallback``'s empty implementation of ``event``."""
-    return getattr(type(cb), event, None) is getattr(TrainerCallback, event, None)
-
-
-def _update_best_metric(args: TrainingArguments, state: Any, metrics: Any) -> None:
-    """Track ``state.best_metric`` like HF's ``_determine_best_metric`` (EarlyStoppingCallback reads it)."""
-    name = args.metric_for_best_model
-    if name is None or state is None or not isinstance(metrics, dict):
-        return
-    key = name if name.startswith("eval_") else f"eval_{name}"
-    if key not in metrics:
-        return
-    value = float(metrics[key])
-    if math.isnan(value):
-        return
-    best = state.best_metric
-    better = best is None or (value > best if args.greater_is_better else value < best)
-    if better:
-        state.best_metric = value
-        state.best_global_step = state.global_step
 
 
 class HFBridge:
@@ -552,14 +460,14 @@ class HFBridge:
     def on_step_begin(self: HFCallbackSupport) -> None:
         self._hf_step_begin()
 
-    def on_substep_end(self: HFCallbackSupport) -> None:
-        self._hf_substep_end()
+    def on_step_end(self: HFCallbackSupport) -> None:
+        self._hf_step_end()
 
     def on_pre_optimizer_step(self: HFCallbackSupport) -> None:
         self.call_hf_event("on_pre_optimizer_step")
 
     def on_optimizer_step(self: HFCallbackSupport) -> None:
-        self._hf_optimizer_step()
+        self.call_hf_event("on_optimizer_step")
 
     def keep_logs(self: HFCallbackSupport, logs: Any) -> Any:
         self.__dict__.setdefault("_hf_logs", []).append(logs)
@@ -572,8 +480,12 @@ class HFBridge:
         self.call_hf_event("on_log", logs=value if isinstance(value, dict) else logs)
         return value
 
+    def evaluation_started(self: HFCallbackSupport) -> None:
+        if self.hf_callbacks:
+            self.callback_handler.eval_dataloader = getattr(self, "eval_dataloader", None)
+
     def on_evaluate(self: HFCallbackSupport, metrics: Any) -> Any:
-        self._hf_evaluate(metrics)
+        self.call_hf_event("on_evaluate", metrics=metrics)
         return metrics
 
     def on_save(self: HFCallbackSupport) -> None:
@@ -589,11 +501,12 @@ _BRIDGE: list[tuple[str, Callable[..., Any]]] = [
     ("pre-epoch", HFBridge.on_epoch_begin),
     ("post-epoch", HFBridge.on_epoch_end),
     ("pre-step", HFBridge.on_step_begin),
-    ("post-step", HFBridge.on_substep_end),
+    ("post-step", HFBridge.on_step_end),
     ("pre-optimizer-step", HFBridge.on_pre_optimizer_step),
     ("post-optimizer-step", HFBridge.on_optimizer_step),
     ("pre-log", HFBridge.keep_logs),
     ("post-log", HFBridge.on_log),
+    ("pre-evaluate", HFBridge.evaluation_started),
     ("post-evaluate", HFBridge.on_evaluate),
     ("post-checkpoint", HFBridge.on_save),
     ("post-prediction-step", HFBridge.on_prediction_step),

@@ -1,11 +1,10 @@
-"""HuggingFace-compatible training state and control flags.
+"""The training state and control flags: HuggingFace's own classes, so HF callbacks get what they expect.
 
-``TrainerState`` mirrors ``transformers.TrainerState`` field by field so HF callbacks read what they
-expect; ``TrainerControl`` mirrors ``transformers.TrainerControl`` and is reset by the trainer at the same
-loop points as HF's ``CallbackHandler`` resets it (``_new_training`` before ``pre-train`` callbacks of a run,
-``_new_epoch`` before each ``epoch``, ``_new_step`` before the first micro-batch of each accumulation window;
-``should_log``/``should_evaluate``/``should_save`` are also cleared right after the log, evaluation and save
-they triggered).
+``TrainerControl`` *is* ``transformers.TrainerControl``. ``TrainerState`` subclasses
+``transformers.TrainerState`` with the progress counters arctic_like keeps beyond HF's fields. Its JSON form
+(``save_to_json``) holds HF's fields at the top level and the extra counters as one entry of
+``stateful_callbacks`` (under :data:`EXTRAS_KEY`, a name no callback class can have), so HF's own
+``TrainerState.load_from_json`` reads an arctic_like ``trainer_state.json`` and HF's resume ignores the entry.
 """
 
 from __future__ import annotations
@@ -14,62 +13,72 @@ import dataclasses
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import transformers
+from transformers import TrainerControl
+
 from arctic_like.checkpoint.atomic import honour_umask
+
+__all__ = ["EXTRAS_KEY", "TrainerControl", "TrainerState"]
+
+EXTRAS_KEY = "arctic_like.TrainerState"
+"""Key of the extra counters inside ``stateful_callbacks`` in the JSON form (dotted: never a class name)."""
 
 
 @dataclass
-class TrainerState:
+class TrainerState(transformers.TrainerState):
     """The trainer's progress, saved with every checkpoint and passed to callbacks.
 
-    One *step* is one optimizer update: with ``gradient_accumulation_steps=n`` a step consumes ``n``
+    One *step* is one optimizer update: with ``gradient_accumulation_steps=n`` a step consumes up to ``n``
     micro-batches. Beyond HF's fields: ``micro_step`` counts micro-batches taken from the data over the
     run, ``skipped_micro_batches``/``skipped_optimizer_steps`` count what ``SkipStep`` (or
     ``nonfinite_loss: skip``) dropped and ``nonfinite_losses`` the non-finite losses met.
     """
 
-    epoch: float = 0.0
-    global_step: int = 0
-    max_steps: int = 0
-    logging_steps: int = 500
-    eval_steps: int | None = 500
-    save_steps: int | None = 500
-    train_batch_size: int | None = None
-    num_train_epochs: int = 0
-    num_input_tokens_seen: int = 0
-    total_flos: float = 0.0
-    log_history: list[dict[str, Any]] = field(default_factory=list)
-    best_metric: float | None = None
-    best_global_step: int | None = None
-    best_model_checkpoint: str | None = None
-    is_local_process_zero: bool = True
-    is_world_process_zero: bool = True
-    is_hyper_param_search: bool = False
-    trial_name: str | None = None
-    trial_params: dict[str, Any] | None = None
-    stateful_callbacks: dict[str, Any] = field(default_factory=dict)
     micro_step: int = 0
     skipped_micro_batches: int = 0
     skipped_optimizer_steps: int = 0
     nonfinite_losses: int = 0
 
+    @classmethod
+    def extra_fields(cls) -> tuple[str, ...]:
+        """The fields this class adds to HF's."""
+        hf = {f.name for f in dataclasses.fields(transformers.TrainerState)}
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name not in hf)
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable copy of every field."""
+        """Every field, flat (a JSON-serialisable copy)."""
         return dataclasses.asdict(self)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """HF's fields at the top level, the extra counters folded into ``stateful_callbacks``."""
+        data = self.to_dict()
+        extras = {name: data.pop(name) for name in self.extra_fields()}
+        data["stateful_callbacks"] = {
+            **(data.get("stateful_callbacks") or {}),
+            EXTRAS_KEY: {"args": {}, "attributes": extras},
+        }
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainerState:
-        """Build a state from ``to_dict`` output, ignoring keys this version does not know."""
+        """Build a state from ``to_dict``/``to_json_dict`` output (or HF's JSON), ignoring unknown keys."""
+        data = dict(data)
+        callbacks = dict(data.get("stateful_callbacks") or {})
+        extras = callbacks.pop(EXTRAS_KEY, None)
+        if extras is not None:
+            data.update(extras.get("attributes", {}))
+        data["stateful_callbacks"] = callbacks
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def save_to_json(self, json_path: str | os.PathLike) -> None:
-        """Write the state as JSON, atomically (temporary file, then rename)."""
+        """Write the JSON form atomically (temporary file, then rename)."""
         path = Path(json_path)
-        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        text = json.dumps(self.to_json_dict(), indent=2, sort_keys=True) + "\n"
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -85,45 +94,3 @@ class TrainerState:
         """Read a state written by ``save_to_json`` (or by HF's ``TrainerState.save_to_json``)."""
         with open(json_path, encoding="utf-8") as f:
             return cls.from_dict(json.load(f))
-
-
-@dataclass
-class TrainerControl:
-    """Flags callbacks set to steer the loop, with HF's semantics.
-
-    ``should_training_stop`` stays set until the next ``train()``; ``should_epoch_stop`` is cleared at the
-    start of the next epoch; ``should_log``, ``should_evaluate`` and ``should_save`` are cleared at the start
-    of the next optimizer step (and right after the action they requested).
-    """
-
-    should_training_stop: bool = False
-    should_epoch_stop: bool = False
-    should_save: bool = False
-    should_evaluate: bool = False
-    should_log: bool = False
-
-    def _new_training(self) -> None:
-        """Reset for a new ``train()`` call."""
-        self.should_training_stop = False
-
-    def _new_epoch(self) -> None:
-        """Reset for a new epoch."""
-        self.should_epoch_stop = False
-
-    def _new_step(self) -> None:
-        """Reset for a new optimizer step."""
-        self.should_save = False
-        self.should_evaluate = False
-        self.should_log = False
-
-    def state(self) -> dict[str, Any]:
-        """HF ``ExportableState`` form: constructor args and attributes."""
-        return {"args": dataclasses.asdict(self), "attributes": {}}
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> TrainerControl:
-        """Rebuild from ``state()`` output."""
-        control = cls(**state["args"])
-        for key, value in state.get("attributes", {}).items():
-            setattr(control, key, value)
-        return control

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from huggingface_hub.errors import StrictDataclassError
 from torch.utils.data import DataLoader
+from transformers.trainer_utils import speed_metrics
 
 from arctic_like import interrupts
 from arctic_like.callback import CallbackMixin, run_first
@@ -41,7 +42,13 @@ from arctic_like.registry import Registrable
 from arctic_like.scheduler import CosineSchedulerFactory, SchedulerFactory
 from arctic_like.tokenizer import CharTokenizerFactory, TokenizerFactory
 from arctic_like.trainer.console import CONSOLE_CALLBACKS, EVAL_RATES, Console
-from arctic_like.trainer.exceptions import NonFiniteLossError, SkipStep, StopEpoch, StopTraining
+from arctic_like.trainer.exceptions import (
+    NonFiniteLossError,
+    SkipStep,
+    StopEpoch,
+    StopTraining,
+    TrainerFlowException,
+)
 from arctic_like.trainer.preflight import preflight
 from arctic_like.trainer.state import TrainerControl, TrainerState
 from arctic_like.trainer.throughput import Throughput, batch_size_and_tokens
@@ -95,9 +102,20 @@ def skip_batches(loader: Iterable[Any], skip: int) -> Iterable[Any]:
 
 
 @run_first
-def _reset_for_training(self: Trainer) -> None:
-    """First ``pre-train`` callback: HF resets ``should_training_stop`` before ``on_train_begin``."""
+def _begin_training(self: Trainer) -> None:
+    """First ``pre-train`` callback: what HF's ``Trainer`` sets up before ``on_train_begin`` (the horizon and
+    intervals in the state, the stateful callbacks, ``should_training_stop`` reset)."""
     self.control._new_training()
+    config, state = self.config, self.state
+    state.max_steps = self.training_horizon
+    state.num_train_epochs = self.num_epochs
+    state.logging_steps = int(config.logging_steps)
+    if config.eval_steps is not None:
+        state.eval_steps = int(config.eval_steps)
+    if config.save_steps is not None:
+        state.save_steps = int(config.save_steps)
+    state.train_batch_size = int(config.micro_batch_size)
+    self.callback_states()
 
 
 class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
@@ -117,7 +135,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
     scheduler_factory: type[SchedulerFactory] = CosineSchedulerFactory
     checkpoint_engine: type[CheckpointEngine] = TorchCheckpointEngine
 
-    callbacks: ClassVar[list[tuple[str, Any]]] = [("pre-train", _reset_for_training), *CONSOLE_CALLBACKS]
+    callbacks: ClassVar[list[tuple[str, Any]]] = [("pre-train", _begin_training), *CONSOLE_CALLBACKS]
     console: Console | None = None
     """The progress bar / plain log lines of ``train()`` (see ``trainer/console.py``); None when off."""
 
@@ -143,18 +161,20 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.epoch_idx = 0
         self.batches_in_epoch = 0
         self._epoch_ended = False
-        # Accumulators of the running window and of the losses since the last log (reset by train()).
+        # Accumulators of the running window (its summed micro-batch losses, on the device) and of the
+        # per-step losses since the last log (reset by train()).
         self._window_backwards = 0
         self._boundary_backward = False
+        self._window_loss = torch.zeros((), device=self.device)
         self._run_steps = 0
         self._tr_loss = torch.zeros((), device=self.device)
-        self._tr_loss_count = 0
         self._total_loss = 0.0
-        self._total_loss_count = 0
         self._globalstep_last_logged = 0
         # Per-micro-batch flags, valid from pre-step to post-step.
         self.accumulation_start = False
         self.accumulation_boundary = False
+        self.optimizer_stepped = False
+        self._optimizer_ran = False
         self.last_grad_norm: float | torch.Tensor | None = None
         self.last_learning_rate: float | None = None
         self.stop_signal: int | None = None
@@ -177,10 +197,11 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.engine = engine_cls(self)
         self.engine.prepare(self.model, self.optimizer, self.scheduler)
         self.model = self.engine.unwrap()
-        self._num_parameters = sum(p.numel() for p in self.model.parameters())
+        self._flos_per_token = 6.0 * _non_embedding_parameters(self.model)
 
         self.checkpoint_engines: list[CheckpointEngine] = [
-            resolve_factory(type(self), "checkpoint", cfg.type)(self, cfg) for cfg in config.checkpoint
+            resolve_factory(type(self), "checkpoint", cfg.type)(self, cfg)
+            for cfg in self._checkpoint_configs()
         ]
         self._resume_rng: dict[str, Any] | None = None
         for engine in self.checkpoint_engines:
@@ -210,8 +231,18 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
                 path="model",
             ) from error
 
+    def _checkpoint_configs(self) -> list[Any]:
+        """The recipe's ``checkpoint:`` entries; without any, when the recipe saves HF-style (``save_steps``/
+        ``save_strategy``), one engine of the run's kind saving into ``output_dir`` itself, as HF does."""
+        config = self.config
+        if config.checkpoint or config.save_strategy == "no":
+            return list(config.checkpoint)
+        cls = resolve_factory(type(self), "checkpoint", "deepspeed" if config.engine == "deepspeed" else None)
+        return [cls.config(type=cls.name, output_dir=config.output_dir, save_end_of_training=False)]
+
     def _compute_horizon(self) -> None:
-        """Optimizer steps per epoch and in the run (``max_steps`` wins over ``epochs``, as in HF)."""
+        """Optimizer steps per epoch and in the run (``max_steps`` wins over ``epochs``, as in HF): every
+        micro-batch of an epoch is used; its last window may be shorter than the others."""
         config = self.config
         gas = int(config.gradient_accumulation_steps)
         try:
@@ -221,14 +252,13 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
                 "the training data loader has no length, so the number of steps per epoch is unknown. "
                 "Fix: use a map-style dataset (the built-in data factories do)."
             ) from None
-        self.steps_per_epoch = batches // gas
-        if self.steps_per_epoch == 0:
+        if batches == 0:
             raise ValueError(
-                f"the training data gives {batches} micro-batches per epoch, fewer than "
-                f"gradient_accumulation_steps={gas}, so no optimizer step can happen. "
-                "Fix: add data, or lower micro_batch_size or gradient_accumulation_steps."
+                "the training data gives no micro-batch, so no optimizer step can happen. "
+                "Fix: add data, or lower micro_batch_size."
             )
-        self.micro_batches_per_epoch = self.steps_per_epoch * gas
+        self.steps_per_epoch = math.ceil(batches / gas)
+        self.micro_batches_per_epoch = batches
         if config.max_steps:
             self.training_horizon = int(config.max_steps)
             self.num_epochs = math.ceil(self.training_horizon / self.steps_per_epoch)
@@ -252,21 +282,13 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
     # ------------------------------------------------------------------------------------------- the loop
     def train(self) -> dict[str, float]:
         """Run the training loop; returns the final ``train_*`` metrics (also logged)."""
-        config, state = self.config, self.state
-        state.max_steps = self.training_horizon
-        state.num_train_epochs = self.num_epochs
-        state.logging_steps = int(config.logging_steps)
-        state.eval_steps = config.eval_steps
-        state.save_steps = config.save_steps
-        state.train_batch_size = int(config.micro_batch_size)
-        start_time = time.perf_counter()
+        state = self.state
+        start_time = time.time()
         self.throughput.start()
         self._initial_global_step = state.global_step
         self._run_steps = 0
         self._tr_loss = torch.zeros((), device=self.device)
-        self._tr_loss_count = 0
         self._total_loss = 0.0
-        self._total_loss_count = 0
         self._globalstep_last_logged = state.global_step
         self.engine.train_mode(True)
         self.stop_signal = self._stop_requested = None
@@ -295,19 +317,18 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             ) from None
         finally:
             interrupts.restore(previous_handlers)
-        runtime = time.perf_counter() - start_time
         steps_run = state.global_step - self._initial_global_step
         self._drain_loss()
-        metrics = {
-            "train_runtime": runtime,
-            "train_samples_per_second": steps_run * self.samples_per_step / max(runtime, 1e-9),
-            "train_steps_per_second": steps_run / max(runtime, 1e-9),
-            "train_tokens_per_second": self.throughput.run_tokens_all() / max(runtime, 1e-9),
-            "total_flos": state.total_flos,
-            "train_loss": self._total_loss / max(self._total_loss_count, 1),
-        }
+        runtime = max(time.time() - start_time, 1e-9)
+        metrics = speed_metrics(
+            "train", start_time, num_samples=steps_run * self.samples_per_step, num_steps=steps_run
+        )
+        metrics["train_tokens_per_second"] = self.throughput.run_tokens_all() / runtime
+        metrics["total_flos"] = state.total_flos
+        metrics["train_loss"] = self._total_loss / max(steps_run, 0.001)
         self.log(metrics)
         self._maybe_save(end_of_training=True)
+        self._finish_best_model()
         if state.is_world_process_zero:
             logger.info("%s", self.summary(metrics))
         if self.stop_signal is not None:
@@ -353,29 +374,35 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             set_rng_state(self._resume_rng)
             self._resume_rng = None
         gas = self.gradient_accumulation_steps
+        per_epoch = self.micro_batches_per_epoch
         control = self.control
         for batch in iterator:
-            if self.batches_in_epoch >= self.micro_batches_per_epoch:
+            if self.batches_in_epoch >= per_epoch:
                 break
             position = self.batches_in_epoch
-            self.accumulation_start = position % gas == 0
-            self.accumulation_boundary = (position + 1) % gas == 0
+            window_start = position - position % gas
+            self.accumulation_start = position == window_start
+            self.accumulation_boundary = (position + 1) % gas == 0 or position + 1 == per_epoch
+            self.optimizer_stepped = False
             if self.accumulation_start:
                 control._new_step()
                 self._window_backwards = 0
+                self._window_loss.zero_()
+            self.engine.window_size = min(gas, per_epoch - window_start)
             self._boundary_backward = False
             self.batches_in_epoch += 1
             self.state.micro_step += 1
-            stepped_before = self.state.global_step
             try:
                 self.step(batch)
             except SkipStep:
                 self.state.skipped_micro_batches += 1
                 if self.accumulation_boundary:
                     self._close_window()
+                    if self.optimizer_stepped:  # no post-step for a skipped micro-batch: end the step here
+                        self.call_hf_event("on_step_end")
             except StopEpoch:
                 break
-            if self.state.global_step != stepped_before:
+            if self.optimizer_stepped:
                 if self.stop_signal is not None:
                     control.should_training_stop = True
                     control.should_save = True
@@ -385,10 +412,12 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self._end_epoch()
 
     def _end_epoch(self) -> None:
-        """Epoch bookkeeping and HF's epoch-end flow (before ``post-epoch`` callbacks see the flags)."""
+        """Epoch bookkeeping and HF's epoch-end flow (before ``post-epoch`` callbacks see the flags).
+
+        ``state.epoch`` is not changed: as in HF it moves only with optimizer steps, so an epoch cut short by
+        ``should_epoch_stop`` keeps its fraction (0.375 after 3 of 8 steps)."""
         self._epoch_ended = True
         if not self.control.should_training_stop:
-            self.state.epoch = float(self.epoch_idx + 1)
             self.epoch_idx += 1
             self.batches_in_epoch = 0
         config = self.config
@@ -410,9 +439,8 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             self.backward(loss)
         self._window_backwards += 1
         self._boundary_backward = self.accumulation_boundary
-        self._tr_loss += loss.detach()
-        self._tr_loss_count += 1
-        self.state.total_flos += 6.0 * self._num_parameters * batch["input_ids"].numel() * self.world_size
+        self._window_loss += loss.detach()
+        self.state.total_flos += self._flos_per_token * batch["input_ids"].numel() * self.world_size
         if self.accumulation_boundary:
             self._close_window()
 
@@ -461,30 +489,55 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.engine.backward(loss)
 
     def _close_window(self) -> None:
-        """At the last micro-batch of a window: clip, optimizer step (unless nothing to step)."""
+        """At the last micro-batch of a window: clip, optimizer step, then end the step (unless nothing to
+        step, or ``SkipStep`` from ``pre-optimizer-step``: then the window is dropped)."""
         boundary_synced = self._boundary_backward or self.engine.steps_after_skipped_boundary
         if self._window_backwards == 0 or not boundary_synced:
-            self.engine.zero_grad()
-            self.state.skipped_optimizer_steps += 1
+            self._drop_window()
             return
         self.last_grad_norm = self.engine.clip_grad_norm(self.config.max_grad_norm)
+        self._optimizer_ran = False
         try:
             self.optimizer_step()
-        except SkipStep:
-            self.engine.zero_grad()
-            self.state.skipped_optimizer_steps += 1
+        except TrainerFlowException as flow:
+            if not self._optimizer_ran:  # from pre-optimizer-step: SkipStep drops the window
+                if isinstance(flow, SkipStep):
+                    self._drop_window()
+                    return
+                raise
+            self._end_step()  # from post-optimizer-step: the optimizer has stepped, so the step counts
+            if not isinstance(flow, SkipStep):
+                raise
+            return
+        self._end_step()
+
+    def _drop_window(self) -> None:
+        self.engine.zero_grad()
+        self._window_loss.zero_()
+        self.state.skipped_optimizer_steps += 1
 
     def optimizer_step(self) -> None:
-        """Optimizer and scheduler step, zero grads, advance ``global_step``, set the step-end flags."""
+        """The optimizer step. ``post-optimizer-step`` callbacks (HF's ``on_optimizer_step``) still see the
+        gradients, ``global_step`` before the step and the learning rate it used; the scheduler step, zeroing
+        the gradients and ``global_step += 1`` follow."""
         self.last_learning_rate = self.optimizer.param_groups[0]["lr"]
         norm = self.engine.step()
+        self._optimizer_ran = True
         if norm is not None:
             self.last_grad_norm = norm
+
+    def _end_step(self) -> None:
+        """After ``post-optimizer-step``: scheduler step and zero grad, count the step, set ``state.epoch``
+        as HF does, add the window's mean loss to the running loss (on the device) and run the default flow,
+        all before the ``post-step`` callbacks (HF's ``on_step_end``)."""
         self.engine.end_step()
         state = self.state
+        self._tr_loss += self._window_loss / self._window_backwards
+        self._window_loss.zero_()
         state.global_step += 1
         self._run_steps += 1
         state.epoch = self.epoch_idx + self.batches_in_epoch / self.micro_batches_per_epoch
+        self.optimizer_stepped = True
         self._step_end_flow()
 
     def _step_end_flow(self) -> None:
@@ -520,7 +573,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         control, state = self.control, self.state
         if control.should_log and state.global_step > self._globalstep_last_logged:
             steps = state.global_step - self._globalstep_last_logged
-            logs: dict[str, float] = {"loss": self._drain_loss()}
+            logs: dict[str, float] = {"loss": self._drain_loss() / steps}
             if self.last_grad_norm is not None:
                 logs["grad_norm"] = float(self.last_grad_norm)
             logs["learning_rate"] = float(
@@ -530,29 +583,24 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             )
             logs.update(self.throughput.window(steps))
             self._globalstep_last_logged = state.global_step
-            logger.debug("logging %d steps", steps)
             self.log(logs)
         with self.throughput.paused():
             if control.should_evaluate:
-                self.evaluate()
+                self._track_best_metric(self.evaluate())
             self._maybe_save(end_of_epoch=end_of_epoch)
 
     def _drain_loss(self) -> float:
-        """Mean micro-batch loss since the last drain (one host sync), folded into the run's total."""
-        if self._tr_loss_count == 0:
-            return float("nan")
-        total = float(self._tr_loss)
+        """The sum of the per-step mean losses since the last drain, averaged over processes (one host
+        sync), folded into the run's total."""
+        total = self._tr_loss.double()
         if self.world_size > 1:
-            t = torch.tensor([total, float(self._tr_loss_count)], dtype=torch.float64, device=self.device)
-            torch.distributed.all_reduce(t)
-            mean = float(t[0] / t[1])
-        else:
-            mean = total / self._tr_loss_count
-        self._total_loss += mean * self._tr_loss_count
-        self._total_loss_count += self._tr_loss_count
+            total = total.clone()
+            torch.distributed.all_reduce(total)
+            total = total / self.world_size
+        value = float(total)
         self._tr_loss.zero_()
-        self._tr_loss_count = 0
-        return mean
+        self._total_loss += value
+        return value
 
     def _maybe_save(self, end_of_epoch: bool = False, end_of_training: bool = False) -> None:
         engines = [
@@ -563,21 +611,74 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         if engines:
             self._engines_to_save = engines
             self.checkpoint()
-        elif self.control.should_save:
+        elif self.control.should_save and not end_of_training:
             if not self.checkpoint_engines and not self._warned_no_checkpoint:
                 logger.warning(
-                    "a save was requested but the recipe has no checkpoint: engines; nothing saved"
+                    "a save was requested but the recipe has no checkpoint: engines and no save_steps/"
+                    "save_strategy; nothing saved"
                 )
                 self._warned_no_checkpoint = True
             self.control.should_save = False
 
+    # ------------------------------------------------------------------------------------------- best model
+    def _track_best_metric(self, metrics: dict[str, float]) -> bool:
+        """HF's ``_determine_best_metric``, after ``post-evaluate`` (HF's ``EarlyStoppingCallback`` compares
+        with the best before this evaluation): True when ``metric_for_best_model`` improved."""
+        config, state = self.config, self.state
+        name = config.metric_for_best_model
+        if name is None:
+            return False
+        key = name if name.startswith("eval_") else f"eval_{name}"
+        if key not in metrics:
+            raise ValueError(
+                f"metric_for_best_model is {name!r}, but the evaluation gave no {key!r} "
+                f"(it gave {sorted(metrics)}). Fix: set metric_for_best_model to one of them."
+            )
+        value = float(metrics[key])
+        greater = bool(config.greater_is_better)
+        if state.best_metric is None:
+            state.best_metric = -math.inf if greater else math.inf
+        if not (value > state.best_metric if greater else value < state.best_metric):
+            return False
+        state.best_metric = value
+        if config.save_strategy in ("steps", "epoch"):
+            state.best_global_step = state.global_step
+        return True
+
+    def _record_best_checkpoint(self, engines: list[CheckpointEngine]) -> None:
+        """Before a save, point ``state.best_model_checkpoint`` at the first engine's checkpoint of the best
+        step, if it exists or is being written now (so the saved state names it, as in HF)."""
+        state = self.state
+        if not self.checkpoint_engines or not state.best_global_step:
+            return
+        primary = self.checkpoint_engines[0]
+        path = primary.output_dir / f"checkpoint-{state.best_global_step}"
+        if (primary in engines and state.best_global_step == state.global_step) or path.is_dir():
+            state.best_model_checkpoint = str(path)
+
+    def _finish_best_model(self) -> None:
+        """At the end of training: with ``load_best_model_at_end`` load the best checkpoint's weights; with
+        ``save_total_limit: 1`` keep only the best checkpoint (HF's ``_finalize_training``)."""
+        best = self.state.best_model_checkpoint
+        if best is None or not self.checkpoint_engines:
+            return
+        primary = self.checkpoint_engines[0]
+        if self.config.load_best_model_at_end:
+            logger.info("loading the best model from %s (score: %s)", best, self.state.best_metric)
+            primary.load_weights(best)
+        for engine in self.checkpoint_engines:
+            kept = engine.best()
+            if engine.config.save_total_limit == 1 and kept is not None and kept.is_dir():
+                engine.remove_all_but(kept)
+
     # ------------------------------------------------------------------------------------------- evaluation
     def evaluate(self) -> dict[str, float]:
-        """Mean loss over the evaluation data plus the data factory's metrics, as ``eval_*``; logged."""
-        self.control.should_evaluate = False
+        """Mean loss over the evaluation data plus the data factory's metrics, as ``eval_*``, with HF's
+        ``eval_runtime``/``eval_samples_per_second``/``eval_steps_per_second`` (rounded as HF does),
+        ``eval_tokens_per_second`` and ``epoch``; logged."""
+        start_time = time.time()
         self.engine.train_mode(False)
         metrics: dict[str, float] = {}
-        start = time.perf_counter()
         samples = tokens = count = 0
         try:
             if self.eval_dataloader is not None:
@@ -600,16 +701,19 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             metrics.update({k if k.startswith("eval_") else f"eval_{k}": float(v) for k, v in extra.items()})
         finally:
             self.engine.train_mode(True)
-        if samples:
-            runtime = max(time.perf_counter() - start, 1e-9)
-            metrics["eval_runtime"] = runtime
-            metrics["eval_samples_per_second"] = samples / runtime
-            metrics["eval_steps_per_second"] = count / runtime
-            metrics["eval_tokens_per_second"] = tokens / runtime
         if not metrics and not self._warned_no_eval:
             logger.warning("evaluation requested but there is no evaluation data and no metric")
             self._warned_no_eval = True
+        if samples:
+            runtime = max(time.time() - start_time, 1e-9)
+            eval_batch = (
+                int(self.config.data.eval_batch_size or self.config.micro_batch_size) * self.world_size
+            )
+            steps = math.ceil(samples / eval_batch)
+            metrics.update(speed_metrics("eval", start_time, num_samples=samples, num_steps=steps))
+            metrics["eval_tokens_per_second"] = tokens / runtime
         self.log(metrics)
+        self.control.should_evaluate = False
         return metrics
 
     def prediction_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -619,8 +723,9 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
 
     # ------------------------------------------------------------------------------------------- log / save
     def log(self, logs: dict[str, float]) -> dict[str, float]:
-        """Record ``logs`` (with the epoch) in ``state.log_history``; returns them to ``post-log``."""
-        logs = {**logs, "epoch": self.state.epoch}
+        """Add the epoch to ``logs`` (in place, as HF does) and record them with the step in
+        ``state.log_history``; returns them to ``post-log``."""
+        logs["epoch"] = self.state.epoch
         self.state.log_history.append({**logs, "step": self.state.global_step})
         self.control.should_log = False
         if logger.isEnabledFor(logging.DEBUG):
@@ -630,6 +735,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
     def checkpoint(self) -> Path | None:
         """Save with the checkpoint engines that are due (all of them when called directly)."""
         engines = self.__dict__.pop("_engines_to_save", None) or self.checkpoint_engines
+        self._record_best_checkpoint(engines)
         self.callback_states()
         paths = [engine.save() for engine in engines]
         self.control.should_save = False
@@ -640,7 +746,8 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         state = self.state
         text = (
             f"training done: {state.global_step} steps in {metrics['train_runtime']:.1f}s "
-            f"({metrics['train_steps_per_second']:.2f} steps/s), train_loss={metrics['train_loss']:.4g}"
+            f"({metrics.get('train_steps_per_second', 0.0):.2f} steps/s), "
+            f"train_loss={metrics['train_loss']:.4g}"
         )
         evals = [e for e in state.log_history if any(k.startswith("eval_") for k in e)]
         last_eval = evals[-1] if evals else None
@@ -686,6 +793,13 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         if requested:
             self.stop_signal = self.stop_signal or requested
         return self.stop_signal is not None
+
+
+def _non_embedding_parameters(model: torch.nn.Module) -> int:
+    """Parameters counted in ``total_flos`` (6 per parameter and token), as HF's ``floating_point_ops``."""
+    if hasattr(model, "num_parameters"):
+        return int(model.num_parameters(exclude_embeddings=True))
+    return sum(p.numel() for p in model.parameters())
 
 
 def _format_logs(logs: dict[str, Any]) -> str:

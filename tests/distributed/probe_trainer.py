@@ -147,7 +147,9 @@ def _loss(self: Any, loss: torch.Tensor) -> torch.Tensor:
     return loss
 
 
-def _after_optimizer_step(self: Any) -> None:
+def _after_step(self: Any) -> None:
+    if not self.optimizer_stepped:
+        return
     step = self.state.global_step
     _append(self, "events", {"event": "step", "step": step})
     if _env_int("PROBE_RAISE_RANK") == self.global_rank and _env_int("PROBE_RAISE_STEP") == step:
@@ -190,7 +192,7 @@ class ProbeTrainer(CausalTrainer):
     callbacks = [
         ("post-init", _after_init),
         ("post-loss", _loss),
-        ("post-optimizer-step", _after_optimizer_step),
+        ("post-step", _after_step),
         ("post-log", _after_log),
         ("post-train", _after_train),
     ]

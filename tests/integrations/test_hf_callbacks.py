@@ -14,6 +14,9 @@ class KwargsProbe(TrainerCallback):
     def __init__(self):
         self.seen = {}
 
+    def on_init_end(self, args, state, control, **kwargs):
+        self.seen["init_end"] = kwargs
+
     def on_train_begin(self, args, state, control, **kwargs):
         self.seen["train_begin"] = (args, state, control, kwargs)
 
@@ -22,25 +25,38 @@ class KwargsProbe(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         self.seen.setdefault("metrics", []).append(dict(metrics))
+        self.seen["evaluate"] = kwargs
 
 
 def test_events_receive_hf_arguments(make_trainer):
-    trainer = make_trainer(eval_steps=4, max_steps=4)
-    probe = trainer.add_callback(KwargsProbe())
+    trainer = make_trainer(
+        eval_steps=4, max_steps=4, callbacks=["tests.integrations.test_hf_callbacks.KwargsProbe"]
+    )
+    probe = trainer.hf_callbacks[0]
     trainer.train()
     args, state, control, kwargs = probe.seen["train_begin"]
     assert isinstance(args, TrainingArguments)
     assert args.output_dir == str(trainer.config.output_dir)
     assert args.per_device_train_batch_size == 2 and args.eval_strategy == "steps" and args.eval_steps == 4
+    assert isinstance(state, transformers.TrainerState) and isinstance(control, transformers.TrainerControl)
     assert state is trainer.state and control is trainer.control
-    assert kwargs["model"] is trainer.model
+    names = ["model", "processing_class", "optimizer", "lr_scheduler", "train_dataloader", "eval_dataloader"]
+    assert sorted(kwargs) == sorted(names)  # exactly HF's CallbackHandler keyword arguments
+    assert kwargs["model"] is trainer.model and kwargs["processing_class"] is trainer.tokenizer
     assert kwargs["optimizer"] is trainer.optimizer and kwargs["lr_scheduler"] is trainer.scheduler
     assert kwargs["train_dataloader"] is trainer.train_dataloader
-    assert kwargs["eval_dataloader"] is trainer.eval_dataloader
-    assert "processing_class" in kwargs and "tokenizer" in kwargs
+    # As in HF's Trainer: no optimizer, scheduler or data before train(), no eval data before an evaluation.
+    assert [probe.seen["init_end"][k] for k in names[2:]] == [None] * 4
+    assert kwargs["eval_dataloader"] is None
+    assert probe.seen["evaluate"]["eval_dataloader"] is trainer.eval_dataloader
+    assert trainer.callback_handler.eval_dataloader is trainer.eval_dataloader
     assert probe.seen["logs"][0]["loss"] > 0
     assert len(probe.seen["metrics"]) == 1
-    assert probe.seen["metrics"][0]["eval_loss"] == pytest.approx(probe.seen["logs"][-2]["eval_loss"])
+    metrics = probe.seen["metrics"][0]
+    assert metrics == probe.seen["logs"][-2]  # what on_log got for the evaluation, epoch included
+    assert {"eval_loss", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch"} <= set(
+        metrics
+    )
 
 
 def test_returned_control_replaces_the_trainers(make_trainer):
@@ -102,7 +118,7 @@ def test_tensorboard_callback_writes_readable_events(make_trainer, tmp_path):
 
 
 def test_hf_early_stopping_stops_when_metric_stalls(make_trainer):
-    trainer = make_trainer(max_steps=6, eval_steps=1, logging_steps=1)
+    trainer = make_trainer(max_steps=6, eval_steps=1, logging_steps=1, metric_for_best_model="eval_loss")
     trainer.callbacks.append(
         ("post-evaluate", run_first(lambda self, metrics: {**metrics, "eval_loss": 1.0}))
     )

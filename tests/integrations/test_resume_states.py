@@ -22,6 +22,7 @@ def test_recipe_callbacks_get_their_state_back_on_auto_resume(tmp_path):
     recipe = {
         "eval_steps": 1,
         "save_steps": 2,
+        "metric_for_best_model": "eval_loss",
         "checkpoint": [{"type": "torch", "auto_resume": True}],
         "callbacks": CALLBACKS,
     }

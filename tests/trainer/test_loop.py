@@ -77,7 +77,7 @@ def test_control_flags_set_by_callbacks_are_honoured(tmp_path):
         if step == 4:
             self.control.should_training_stop = True
 
-    trainer.callbacks.append(("post-optimizer-step", steer))
+    trainer.callbacks.append(("post-step", steer))  # after the step: global_step counts it
     trainer.callbacks.append(("post-epoch", lambda self: seen.append(self.state.global_step)))
     trainer.train()
     assert trainer.state.global_step == 4
@@ -149,7 +149,7 @@ def test_stop_epoch_and_stop_training(tmp_path):
         if self.state.global_step == 6:
             raise StopTraining
 
-    trainer.callbacks.append(("post-optimizer-step", stop))
+    trainer.callbacks.append(("post-step", stop))
     trainer.callbacks.append(("post-epoch", lambda self: ends.append(self.state.global_step)))
     post_train = []
     trainer.callbacks.append(("post-train", lambda self: post_train.append(True)))
@@ -213,11 +213,32 @@ def test_model_modes_and_eval_metrics(tmp_path):
     assert trainer.model.training
 
 
-def test_too_little_data_for_one_step(tmp_path):
-    with pytest.raises(
-        ValueError, match=r"4 micro-batches per epoch, fewer than gradient_accumulation_steps=8"
-    ):
-        build(tmp_path, gradient_accumulation_steps=8)
+def test_incomplete_last_window_steps_with_its_mean_gradient(tmp_path):
+    # 4 micro-batches per epoch, accumulation 3: windows of 3 and of 1 micro-batch, 2 optimizer steps (as HF).
+    trainer = build(
+        tmp_path,
+        gradient_accumulation_steps=3,
+        max_grad_norm=None,
+        optimizer={"type": "sgd", "lr": 0.5, "weight_decay": 0.0},
+        scheduler={"type": "constant"},
+    )
+    model = trainer.model
+    reference = type(model)(model.config)
+    reference.load_state_dict(model.state_dict())
+    trainer.train_dataloader.sampler.set_epoch(0)
+    batches = list(trainer.train_dataloader)
+    for window in (batches[:3], batches[3:]):
+        reference.zero_grad()
+        for batch in window:
+            (reference(**batch).loss / len(window)).backward()
+        with torch.no_grad():
+            for param in reference.parameters():
+                param -= 0.5 * param.grad
+    trainer.train()
+    assert trainer.steps_per_epoch == 2 and trainer.training_horizon == 2
+    assert trainer.state.global_step == 2 and trainer.state.micro_step == 4 and trainer.state.epoch == 1.0
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param.detach(), dict(reference.named_parameters())[name].detach())
 
 
 def test_sft_trainer_masks_prompt(tmp_path):
