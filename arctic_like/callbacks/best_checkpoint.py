@@ -26,8 +26,9 @@ class BestCheckpoint(Callback):
     Checkpoints are looked for in ``checkpoint_dir``, else in each checkpoint engine's directory, else in
     the output directory. A checkpoint is ranked by the metric of the evaluation at the same step; unranked
     ones are deleted once a newer checkpoint exists. The latest checkpoint is always kept, so
-    ``auto_resume`` still finds it. ``state.best_metric`` and ``state.best_model_checkpoint`` are updated;
-    rank 0 deletes.
+    ``auto_resume`` still finds it; so is ``state.best_model_checkpoint``. Unless the recipe sets
+    ``metric_for_best_model`` (then the trainer owns them), ``state.best_metric``, ``best_global_step`` and
+    ``best_model_checkpoint`` are set from this callback's ranking. Rank 0 deletes.
     """
 
     def __init__(
@@ -83,14 +84,20 @@ class BestCheckpoint(Callback):
             reverse=self.mode == "max",
         )
         keep = {c["path"] for c in ranked[: self.keep]} | {str(path)}
-        if ranked:
+        if ranked and not self._trainer_tracks_best():
             state.best_metric = ranked[0]["value"]
+            state.best_global_step = ranked[0]["step"]
             state.best_model_checkpoint = ranked[0]["path"]
+        if state.best_model_checkpoint is not None:
+            keep.add(str(state.best_model_checkpoint))
         for c in [c for c in self.checkpoints if c["path"] not in keep]:
             self.checkpoints.remove(c)
             if state.is_world_process_zero and Path(c["path"]).is_dir():
                 delete_atomically(Path(c["path"]))
                 logger.info("BestCheckpoint: deleted %s (%s=%s)", c["path"], self.metric, c["value"])
+
+    def _trainer_tracks_best(self) -> bool:
+        return getattr(getattr(self.trainer, "config", None), "metric_for_best_model", None) is not None
 
     def _roots(self, args: Any) -> list[Path]:
         """Where checkpoints go: ``checkpoint_dir``, else each checkpoint engine's, else output_dir."""

@@ -56,3 +56,21 @@ def test_state_round_trip_drops_missing_dirs(tmp_path):
     other = BestCheckpoint()
     other.load_state_dict(cb.state_dict())
     assert [c["step"] for c in other.checkpoints] == [1]
+
+
+def test_leaves_the_best_model_to_the_trainer_when_the_recipe_tracks_one(make_trainer, tmp_path):
+    trainer = make_trainer(max_steps=4, eval_steps=1, save_steps=1, metric_for_best_model="eval_loss")
+    losses, accuracies = iter([3.0, 1.0, 2.0, 4.0]), iter([0.1, 0.2, 0.9, 0.3])
+    trainer.callbacks.append(
+        (
+            "post-evaluate",
+            run_first(lambda self, metrics: {"eval_loss": next(losses), "eval_acc": next(accuracies)}),
+        )
+    )
+    trainer.add_callback(BestCheckpoint(metric="acc", mode="max", keep=1))
+    trainer.train()
+    state = trainer.state
+    assert (state.best_metric, state.best_global_step) == (1.0, 2)  # by eval_loss, the recipe's metric
+    assert state.best_model_checkpoint.endswith("checkpoint-2")
+    # BestCheckpoint keeps its own best (step 3), the newest, and never deletes the trainer's best
+    assert _dirs(tmp_path / "out" / "checkpoints") == ["checkpoint-2", "checkpoint-3", "checkpoint-4"]

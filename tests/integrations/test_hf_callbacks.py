@@ -5,7 +5,7 @@ import torch
 import transformers
 from transformers import TrainerCallback, TrainingArguments
 
-from arctic_like.callback import run_first
+from arctic_like.callback import CallbackError, run_first
 from arctic_like.callbacks import EarlyStopping
 from arctic_like.integrations.hf import CallbackStateError
 
@@ -224,7 +224,43 @@ def test_adding_the_same_class_twice_warns(make_trainer, caplog):
     trainer.add_callback(transformers.PrinterCallback)
     trainer.add_callback(transformers.PrinterCallback)
     assert "adding a second transformers.trainer_callback.PrinterCallback" in caplog.text
-    assert len(trainer.hf_callbacks) == 2
+    trainer.add_callback(transformers.EarlyStoppingCallback())
+    trainer.add_callback(transformers.EarlyStoppingCallback())  # stateful ones too, as HF warns
+    assert "adding a second transformers.trainer_callback.EarlyStoppingCallback" in caplog.text
+    assert "Callbacks now: PrinterCallback, PrinterCallback, EarlyStoppingCallback" in caplog.text
+    assert len(trainer.hf_callbacks) == 4
+
+
+class Misspelled(TrainerCallback):
+    def on_stepp_end(self, args, state, control, **kwargs):
+        control.should_training_stop = True
+
+
+def test_a_method_named_like_no_hf_event_is_rejected_with_a_suggestion(make_trainer):
+    trainer = make_trainer()
+    with pytest.raises(
+        CallbackError, match=r"Misspelled\.on_stepp_end is not a HuggingFace .*did you mean on_step_end\?"
+    ):
+        trainer.add_callback(Misspelled)
+    with pytest.raises(CallbackError, match=r"test_hf_callbacks\.Misspelled\.on_stepp_end"):
+        make_trainer(callbacks=["tests.integrations.test_hf_callbacks.Misspelled"])
+    assert trainer.hf_callbacks == []
+
+
+def test_callback_handler_is_hfs(make_trainer):
+    trainer = make_trainer()
+    handler = trainer.callback_handler
+    assert isinstance(handler, transformers.trainer_callback.CallbackHandler)
+    assert handler.callbacks is trainer.hf_callbacks and handler.callback_list == ""
+    handler.add_callback(transformers.PrinterCallback)
+    stopper = handler.add_callback(EarlyStopping()) or trainer.hf_callbacks[-1]
+    assert handler.callback_list == "PrinterCallback\nEarlyStopping"
+    assert stopper.trainer is trainer  # set up like any arctic_like callback
+    assert isinstance(handler.pop_callback(transformers.PrinterCallback), transformers.PrinterCallback)
+    handler.remove_callback(stopper)
+    assert handler.callbacks == [] and stopper.trainer is None
+    assert handler.model is trainer.model and handler.processing_class is trainer.tokenizer
+    assert handler.optimizer is None  # attached when training starts, as in HF
 
 
 def test_describe_hf_callbacks(make_trainer):
