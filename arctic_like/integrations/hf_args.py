@@ -11,7 +11,7 @@ from typing import Any
 
 from transformers import TrainingArguments
 
-__all__ = ["RECIPE_ARGUMENTS", "HFArgs", "training_arguments_from_config"]
+__all__ = ["RECIPE_ARGUMENTS", "UNSUPPORTED_ARGUMENTS", "HFArgs", "training_arguments_from_config"]
 
 RECIPE_ARGUMENTS: dict[str, str] = {
     "output_dir": "output_dir",
@@ -51,6 +51,13 @@ RECIPE_ARGUMENTS: dict[str, str] = {
     "restore_callback_states_from_checkpoint": "(callback states are always restored on resume)",
 }
 """``TrainingArguments`` field → the recipe setting it is taken from. ``HFArgs`` may not override these."""
+
+UNSUPPORTED_ARGUMENTS: dict[str, str] = {
+    "logging_first_step": "log every `logging_steps`, or log from a callback (control.should_log)",
+    "eval_delay": "set eval_steps / eval_strategy, or evaluate from a callback (control.should_evaluate)",
+    "eval_on_start": "call trainer.evaluate() before trainer.train()",
+}
+"""``TrainingArguments`` fields that change HF's training flow in ways the trainer does not implement."""
 
 _OPTIMIZERS = {"adamw": "adamw_torch", "sgd": "sgd"}
 _WSD_DECAY = {"linear": "linear", "cosine": "cosine", "sqrt": "1-sqrt"}
@@ -167,6 +174,14 @@ def training_arguments_from_config(
     device the run resolved (``cpu``/``cuda``). ``overrides`` set arguments the recipe has no counterpart
     for; overriding one of :data:`RECIPE_ARGUMENTS` is an error (change the recipe instead).
     """
+    unsupported = sorted(set(overrides) & set(UNSUPPORTED_ARGUMENTS))
+    if unsupported:
+        name = unsupported[0]
+        raise ValueError(
+            f"HFArgs cannot set {name}: it would change the training flow in HF's Trainer, and arctic_like's "
+            f"trainer does not implement it, so callbacks would read a setting the run ignores. "
+            f"Fix: {UNSUPPORTED_ARGUMENTS[name]}."
+        )
     mapped = sorted(set(overrides) & set(RECIPE_ARGUMENTS))
     if mapped:
         where = ", ".join(f"{name} (recipe: {RECIPE_ARGUMENTS[name]})" for name in mapped)

@@ -6,9 +6,12 @@ They are caught by the trainer at documented points (see ``docs/trainer.md``):
   drops the current micro-batch (its gradients are discarded if it was the first of an accumulation
   window; gradients already accumulated in the window are kept). Raised in ``pre-optimizer-step`` it
   discards the whole accumulation window: no optimizer step, the gradients are zeroed, ``global_step``
-  does not advance.
+  does not advance. In ``post-optimizer-step`` it is too late: the optimizer has stepped, the step counts.
 * ``StopEpoch`` ends the current epoch after the event that raised it; the loop goes on with the next epoch.
 * ``StopTraining`` ends training after the event that raised it; ``post-train`` callbacks still run.
+
+Raised in ``post-optimizer-step``, ``StopEpoch`` and ``StopTraining`` first let the step finish (scheduler
+step, zeroing the gradients, ``global_step += 1``).
 """
 
 

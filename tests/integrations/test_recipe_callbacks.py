@@ -167,5 +167,7 @@ def test_hf_args_overrides_only_what_the_recipe_does_not_set(make_trainer):
         ValueError, match=r"HFArgs cannot override metric_for_best_model \(recipe: metric_for_best_model\)"
     ):
         trainer.add_callback(HFArgs(metric_for_best_model="accuracy"))
+    with pytest.raises(ValueError, match=r"HFArgs cannot set eval_delay: .* Fix: set eval_steps"):
+        trainer.update_hf_args(eval_delay=3)
     with pytest.raises(ValueError, match=r"cannot build transformers\.TrainingArguments"):
         trainer.add_callback(HFArgs(hub_strategy="sometimes"))
