@@ -174,7 +174,6 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.accumulation_start = False
         self.accumulation_boundary = False
         self.optimizer_stepped = False
-        self._optimizer_ran = False
         self.last_grad_norm: float | torch.Tensor | None = None
         self.last_learning_rate: float | None = None
         self.stop_signal: int | None = None
@@ -621,13 +620,13 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             self.control.should_save = False
 
     # ------------------------------------------------------------------------------------------- best model
-    def _track_best_metric(self, metrics: dict[str, float]) -> bool:
+    def _track_best_metric(self, metrics: dict[str, float]) -> None:
         """HF's ``_determine_best_metric``, after ``post-evaluate`` (HF's ``EarlyStoppingCallback`` compares
-        with the best before this evaluation): True when ``metric_for_best_model`` improved."""
+        with the best before this evaluation)."""
         config, state = self.config, self.state
         name = config.metric_for_best_model
         if name is None:
-            return False
+            return
         key = name if name.startswith("eval_") else f"eval_{name}"
         if key not in metrics:
             raise ValueError(
@@ -638,12 +637,10 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         greater = bool(config.greater_is_better)
         if state.best_metric is None:
             state.best_metric = -math.inf if greater else math.inf
-        if not (value > state.best_metric if greater else value < state.best_metric):
-            return False
-        state.best_metric = value
-        if config.save_strategy in ("steps", "epoch"):
-            state.best_global_step = state.global_step
-        return True
+        if value > state.best_metric if greater else value < state.best_metric:
+            state.best_metric = value
+            if config.save_strategy in ("steps", "epoch"):
+                state.best_global_step = state.global_step
 
     def _record_best_checkpoint(self, engines: list[CheckpointEngine]) -> None:
         """Before a save, point ``state.best_model_checkpoint`` at the first engine's checkpoint of the best

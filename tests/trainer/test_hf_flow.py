@@ -118,6 +118,17 @@ def test_save_steps_without_checkpoint_section_saves_into_output_dir(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
 
 
+def test_the_default_engine_follows_the_training_engine(tmp_path):
+    trainer = build(tmp_path, save_steps=2)
+    trainer.config = trainer.config.model_copy(update={"engine": "deepspeed"})
+    (config,) = trainer._checkpoint_configs()
+    assert (config.type, config.output_dir, config.save_end_of_training) == (
+        "deepspeed",
+        tmp_path / "out",
+        False,
+    )
+
+
 def test_the_control_travels_with_the_callback_states(tmp_path):
     trainer = build(tmp_path, max_steps=1)
     trainer.control.should_epoch_stop = True
