@@ -237,6 +237,11 @@ class HFCallbackSupport:
         check_event_names(cb)
         self._hf_install()
         key = _saved_under(cb)
+        if key == CONTROL_KEY:
+            raise CallbackStateError(
+                f"cannot add {describe(cb)}: its state would be saved under {CONTROL_KEY!r}, where the "
+                "trainer's TrainerControl is saved (as in HF). Fix: give it another `state_key`."
+            )
         if key is not None:
             for other in self.hf_callbacks:
                 if _saved_under(other) == key and (_is_stateful(cb) or _is_stateful(other)):

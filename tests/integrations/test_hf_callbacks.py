@@ -148,6 +148,8 @@ def test_duplicate_state_key_rejected_naming_both(make_trainer):
     with pytest.raises(CallbackStateError, match=r"EarlyStopping.*'EarlyStopping'.*EarlyStopping.*state_key"):
         trainer.add_callback(EarlyStopping(metric="eval_accuracy"))
     trainer.add_callback(EarlyStopping(metric="eval_accuracy", state_key="es-acc"))
+    with pytest.raises(CallbackStateError, match=r"saved under 'TrainerControl', where the trainer's"):
+        trainer.add_callback(EarlyStopping(state_key="TrainerControl"))
 
 
 def test_callback_states_round_trip(make_trainer):
