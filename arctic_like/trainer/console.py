@@ -264,7 +264,7 @@ def console_start(self: Any) -> None:
 
 
 def console_advance(self: Any) -> None:
-    """Move the bar to the optimizer step just done."""
+    """Move the bar to the optimizer step just done (after a micro-batch: the step is counted by then)."""
     console = self.__dict__.get("console")
     if console is not None:
         console.advance(self.state.global_step)
@@ -294,7 +294,7 @@ def console_stop(self: Any) -> None:
 
 CONSOLE_CALLBACKS: list[tuple[str, Callable[..., Any]]] = [
     ("pre-train", console_start),
-    ("post-optimizer-step", console_advance),
+    ("post-step", console_advance),
     ("post-log", console_show),
     ("post-prediction-step", console_evaluating),
     ("post-train", console_stop),

@@ -25,7 +25,6 @@ import numpy as np
 import torch
 from huggingface_hub.errors import StrictDataclassError
 from torch.utils.data import DataLoader
-from transformers.trainer_utils import speed_metrics
 
 from arctic_like import interrupts
 from arctic_like.callback import CallbackMixin, run_first
@@ -282,7 +281,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
     def train(self) -> dict[str, float]:
         """Run the training loop; returns the final ``train_*`` metrics (also logged)."""
         state = self.state
-        start_time = time.time()
+        start_time = time.perf_counter()
         self.throughput.start()
         self._initial_global_step = state.global_step
         self._run_steps = 0
@@ -318,13 +317,15 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             interrupts.restore(previous_handlers)
         steps_run = state.global_step - self._initial_global_step
         self._drain_loss()
-        runtime = max(time.time() - start_time, 1e-9)
-        metrics = speed_metrics(
-            "train", start_time, num_samples=steps_run * self.samples_per_step, num_steps=steps_run
-        )
-        metrics["train_tokens_per_second"] = self.throughput.run_tokens_all() / runtime
-        metrics["total_flos"] = state.total_flos
-        metrics["train_loss"] = self._total_loss / max(steps_run, 0.001)
+        runtime = max(time.perf_counter() - start_time, 1e-9)
+        metrics = {
+            "train_runtime": runtime,
+            "train_samples_per_second": steps_run * self.samples_per_step / runtime,
+            "train_steps_per_second": steps_run / runtime,
+            "train_tokens_per_second": self.throughput.run_tokens_all() / runtime,
+            "total_flos": state.total_flos,
+            "train_loss": self._total_loss / max(steps_run, 0.001),  # HF's: the mean of the step losses
+        }
         self.log(metrics)
         self._maybe_save(end_of_training=True)
         self._finish_best_model()
@@ -671,9 +672,9 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
     # ------------------------------------------------------------------------------------------- evaluation
     def evaluate(self) -> dict[str, float]:
         """Mean loss over the evaluation data plus the data factory's metrics, as ``eval_*``, with HF's
-        ``eval_runtime``/``eval_samples_per_second``/``eval_steps_per_second`` (rounded as HF does),
-        ``eval_tokens_per_second`` and ``epoch``; logged."""
-        start_time = time.time()
+        ``eval_runtime``/``eval_samples_per_second``/``eval_steps_per_second``, ``eval_tokens_per_second`` and
+        ``epoch``; logged."""
+        start_time = time.perf_counter()
         self.engine.train_mode(False)
         metrics: dict[str, float] = {}
         samples = tokens = count = 0
@@ -701,13 +702,12 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         if not metrics and not self._warned_no_eval:
             logger.warning("evaluation requested but there is no evaluation data and no metric")
             self._warned_no_eval = True
-        if samples:
-            runtime = max(time.time() - start_time, 1e-9)
-            eval_batch = (
-                int(self.config.data.eval_batch_size or self.config.micro_batch_size) * self.world_size
-            )
-            steps = math.ceil(samples / eval_batch)
-            metrics.update(speed_metrics("eval", start_time, num_samples=samples, num_steps=steps))
+        if samples:  # HF's speed figures (its steps: the batches of all processes together), and tokens
+            runtime = max(time.perf_counter() - start_time, 1e-9)
+            eval_batch = int(self.config.data.eval_batch_size or self.config.micro_batch_size)
+            metrics["eval_runtime"] = runtime
+            metrics["eval_samples_per_second"] = samples / runtime
+            metrics["eval_steps_per_second"] = math.ceil(samples / (eval_batch * self.world_size)) / runtime
             metrics["eval_tokens_per_second"] = tokens / runtime
         self.log(metrics)
         self.control.should_evaluate = False
