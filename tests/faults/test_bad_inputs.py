@@ -504,11 +504,6 @@ DATA_FILES = [
         "micro_batch_size: 64",
     ),
     Case(
-        "data-fewer-than-accumulation",
-        r"fewer than gradient_accumulation_steps=8.*Fix",
-        "gradient_accumulation_steps: 8",
-    ),
-    Case(
         "data-function-missing",
         r"cannot import data source function 'no_such_module:rows'",
         data("{type: callable, function: 'no_such_module:rows'}"),

@@ -19,6 +19,7 @@ import yaml
 
 from arctic_like.cli import main
 from arctic_like.config import build_trainer
+from arctic_like.trainer import TrainerState
 from tests.trainer.helpers import tiny_recipe
 
 STAYS_NAN = """
@@ -140,9 +141,9 @@ def test_skip_with_a_loss_that_stays_nan_fails_and_saves_its_counters(tmp_path, 
     assert "The state at failure, skip counters included: " in err
     # checkpoint-2 was saved normally, then replaced by the state at failure: same step, with the counters.
     assert checkpoints(tmp_path) == ["checkpoint-2", "latest"]
-    state = json.loads((tmp_path / "out/checkpoints/checkpoint-2/trainer_state.json").read_text())
+    state = TrainerState.load_from_json(tmp_path / "out/checkpoints/checkpoint-2/trainer_state.json")
     counters = ("global_step", "nonfinite_losses", "skipped_micro_batches", "skipped_optimizer_steps")
-    assert [state[name] for name in counters] == [2, 5, 4, 4]  # the fifth failed the run
+    assert [getattr(state, name) for name in counters] == [2, 5, 4, 4]  # the fifth failed the run
 
 
 def test_a_run_whose_every_loss_is_nan_fails(tmp_path, monkeypatch):
