@@ -13,18 +13,14 @@ from arctic_like.config.base import (
 )
 from arctic_like.config.loading import RecipeError, apply_overrides, build_trainer, load_recipe
 from arctic_like.config.parts import (
-    AdditionSourceConfig,
-    CallableSourceConfig,
     CallbackSpec,
     CheckpointConfig,
     DataConfig,
-    FileSourceConfig,
+    DataSourceConfig,
     ModelConfig,
     OptimizerConfig,
     PartConfig,
-    ReverseSourceConfig,
     SchedulerConfig,
-    SourceConfig,
     TokenizerConfig,
 )
 from arctic_like.config.trainer import (
@@ -38,13 +34,11 @@ from arctic_like.config.trainer import (
 )
 
 __all__ = [
-    "AdditionSourceConfig",
     "BaseConfig",
-    "CallableSourceConfig",
     "CallbackSpec",
     "CheckpointConfig",
     "DataConfig",
-    "FileSourceConfig",
+    "DataSourceConfig",
     "HumanFloat",
     "HumanFraction",
     "HumanInt",
@@ -52,9 +46,7 @@ __all__ = [
     "OptimizerConfig",
     "PartConfig",
     "RecipeError",
-    "ReverseSourceConfig",
     "SchedulerConfig",
-    "SourceConfig",
     "TokenizerConfig",
     "TrainerConfig",
     "apply_overrides",

@@ -153,8 +153,9 @@ def _union_models(annotation: Any) -> list[type[BaseModel]]:
 
 def _pick_model(annotation: Any, raw: Any) -> type[BaseModel] | None:
     models = _union_models(annotation)
-    if len(models) == 1:
-        return models[0]
+    if len(models) == 1:  # a base that picks its subclass from the value (data sources, by `type`)
+        pick = getattr(models[0], "config_class_for", None)
+        return pick(raw) if pick is not None else models[0]
     raw_type = raw.get("type") if isinstance(raw, dict) else None
     for model in models:
         type_field = model.model_fields.get("type")

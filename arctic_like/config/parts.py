@@ -7,32 +7,33 @@ class attribute and adds fields there (e.g. :class:`arctic_like.model.HFModelCon
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import importlib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SerializeAsAny, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from arctic_like import registry
 from arctic_like.config.base import BaseConfig, HumanFloat, HumanFraction, HumanInt
 
 __all__ = [
-    "AdditionSourceConfig",
-    "CallableSourceConfig",
+    "DATA_SOURCE_BASE",
     "CallbackSpec",
     "CheckpointConfig",
     "DataConfig",
-    "FileSourceConfig",
+    "DataSourceConfig",
     "ModelConfig",
     "OptimizerConfig",
-    "ReverseSourceConfig",
     "SchedulerConfig",
-    "SourceConfig",
     "TokenizerConfig",
     "expand_source_shorthand",
     "recipe_dir",
     "resolve_recipe_path",
+    "source_config",
 ]
 
 recipe_dir: contextvars.ContextVar[Path | None] = contextvars.ContextVar(
@@ -106,108 +107,121 @@ class CheckpointConfig(PartConfig):
     save_total_limit: HumanInt | None = Field(default=None, ge=1)
 
 
-# ---- data sources ------------------------------------------------------------------------------------------
+# ---- data --------------------------------------------------------------------------------------------------
 
-
-class FileSourceConfig(BaseConfig):
-    """A local ``jsonl``/``json``/``parquet``/``csv`` file (or glob) read with ``datasets``."""
-
-    type: Literal["jsonl", "json", "parquet", "csv"]
-    path: Path
-    text_field: str = "text"
-    prompt_field: str = "prompt"
-    response_field: str = "response"
-    limit: HumanInt | None = Field(default=None, ge=1)
-
-    @field_validator("path", mode="after")
-    @classmethod
-    def _resolve(cls, path: Path) -> Path:
-        return resolve_recipe_path(path)
-
-
-class CallableSourceConfig(BaseConfig):
-    """A Python function ``pkg.mod:fn`` returning rows (dicts), strings, or a ``datasets.Dataset``."""
-
-    type: Literal["callable"]
-    function: str
-    kwargs: dict[str, Any] = {}
-    limit: HumanInt | None = Field(default=None, ge=1)
-
-    @field_validator("function")
-    @classmethod
-    def _import_path(cls, value: str) -> str:
-        if not re.fullmatch(r"[\w.]+[:.]\w+", value):
-            raise ValueError(f"{value!r} is not an import path; write it as 'package.module:function'")
-        return value
-
-
-class SyntheticSourceConfig(BaseConfig):
-    """Common fields of the built-in synthetic tasks; training and held-out eval problems are disjoint."""
-
-    num_samples: HumanInt = Field(default=2000, ge=1)
-    eval_samples: HumanInt = Field(default=200, ge=0)
-    seed: int | None = None
-
-
-class AdditionSourceConfig(SyntheticSourceConfig):
-    """``12+7=19``: sums of two random numbers of up to ``digits`` digits."""
-
-    type: Literal["addition"]
-    digits: int = Field(default=2, ge=1, le=9)
-
-
-class ReverseSourceConfig(SyntheticSourceConfig):
-    """``abc>cba``: reverse a random string of ``min_length``..``max_length`` letters from ``alphabet``."""
-
-    type: Literal["reverse"]
-    min_length: int = Field(default=3, ge=1)
-    max_length: int = Field(default=6, ge=1)
-    alphabet: str = Field(default="abcdefgh", min_length=2)
-
-    @model_validator(mode="after")
-    def _lengths(self) -> ReverseSourceConfig:
-        if self.min_length > self.max_length:
-            raise ValueError(f"min_length ({self.min_length}) is larger than max_length ({self.max_length})")
-        return self
-
-
-SourceConfig = Annotated[
-    FileSourceConfig | CallableSourceConfig | AdditionSourceConfig | ReverseSourceConfig,
-    Field(discriminator="type"),
-]
+DATA_SOURCE_BASE = "arctic_like.data:DataSource"
+"""Import path of the base class whose registered subclasses a source's ``type`` chooses from."""
 
 _EXTENSIONS = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 
 
+def _source_base() -> type:
+    module, _, name = DATA_SOURCE_BASE.partition(":")
+    return getattr(importlib.import_module(module), name)  # the data layer, imported on first use
+
+
+def _source_class(type_name: str) -> type:
+    return registry.get(_source_base(), type_name)
+
+
+class DataSourceConfig(BaseConfig):
+    """Common fields of every data source. ``type`` names the ``DataSource`` class (``jsonl``,
+    ``huggingface``, ``addition``, a user class...), whose ``config`` class attribute (a subclass of this)
+    adds its own fields.
+
+    Rows are read, then ``fraction``/``limit`` keep a subset (the first rows, or a random one with
+    ``shuffle``), then ``column_mapping``/``role_mapping`` turn the source's columns into the row columns.
+    """
+
+    type: str
+    column_mapping: dict[str, str] = {}
+    """Source column → row column, e.g. ``{question: prompt, answer: response}``."""
+    role_mapping: dict[str, str] = {}
+    """Chat role → source column (``{user: question, assistant: answer}``) or filter path into a list of turns
+    (``{user: conversations.from.human, assistant: conversations.from.gpt}``); builds ``messages``."""
+    limit: HumanInt | None = Field(default=None, ge=1)
+    fraction: HumanFraction | None = Field(default=None, gt=0)
+    shuffle: bool = False
+    seed: int | None = None
+    """Seed of this source's random choices (``shuffle``, synthetic problems); default: the run's seed."""
+
+    @field_validator("role_mapping", mode="after")
+    @classmethod
+    def _role_paths(cls, value: dict[str, str]) -> dict[str, str]:
+        for role, path in value.items():
+            if "." in path and len(path.split(".")) != 3:
+                raise ValueError(
+                    f"role_mapping.{role}: {path!r} is neither a column nor a path into a list of turns; "
+                    f"write a column name or list.field.value (e.g. conversations.from.human)"
+                )
+        return value
+
+    @classmethod
+    def config_class_for(cls, raw: Any) -> type[DataSourceConfig]:
+        """The config class of the source that ``raw`` (a recipe entry) names; this class if none."""
+        raw = expand_source_shorthand(raw) if isinstance(raw, str | Path) else raw
+        type_name = raw.get("type") if isinstance(raw, dict) else None
+        if isinstance(type_name, str):
+            with contextlib.suppress(registry.RegistryError, ImportError):
+                return _source_class(type_name).config
+        return cls
+
+
+def source_config(value: Any) -> DataSourceConfig:
+    """One recipe entry of ``sources`` as the config of the source class its ``type`` names."""
+    if isinstance(value, DataSourceConfig):
+        return value
+    value = expand_source_shorthand(value)
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        raise ValueError(
+            f"a data source must be a mapping with a `type` (or a file path or task name), got {value!r}"
+        )
+    config_cls = _source_class(value["type"]).config
+    return config_cls.model_validate(value)
+
+
 def expand_source_shorthand(value: Any) -> Any:
-    """A bare string is a file path (type from the extension) or a synthetic task name."""
+    """A bare string is a registered source name (``addition``), a file (type from the extension) or a
+    ``save_to_disk`` folder; a mapping without ``type`` takes it from ``path``, or is a ``huggingface``
+    dataset when it has ``name_or_path``."""
     if isinstance(value, str | Path):
         text = str(value)
-        if text in ("addition", "reverse"):
+        if text in registry.names(_source_base()):
             return {"type": text}
         suffix = Path(text).suffix.lower()
-        if suffix not in _EXTENSIONS:
-            raise ValueError(
-                f"cannot tell the format of {text!r} from its extension; write "
-                f"{{type: jsonl|json|parquet|csv, path: {text}}}"
-            )
-        return {"type": _EXTENSIONS[suffix], "path": text}
-    if isinstance(value, dict) and "type" not in value and "path" in value:
-        suffix = Path(str(value["path"])).suffix.lower()
         if suffix in _EXTENSIONS:
-            return {"type": _EXTENSIONS[suffix], **value}
+            return {"type": _EXTENSIONS[suffix], "path": text}
+        if resolve_recipe_path(Path(text)).is_dir():
+            return {"type": "disk", "path": text}
+        raise ValueError(
+            f"cannot tell the format of {text!r} from its extension; write {{type: jsonl|json|parquet|csv, "
+            f"path: {text}}}, {{type: disk, path: ...}} for a save_to_disk folder or {{type: huggingface, "
+            f"name_or_path: ...}} for a dataset in the local datasets cache"
+        )
+    if isinstance(value, dict) and "type" not in value:
+        if "path" in value:
+            suffix = Path(str(value["path"])).suffix.lower()
+            if suffix in _EXTENSIONS:
+                return {"type": _EXTENSIONS[suffix], **value}
+            if resolve_recipe_path(Path(str(value["path"]))).is_dir():
+                return {"type": "disk", **value}
+        elif "name_or_path" in value:
+            return {"type": "huggingface", **value}
     return value
 
 
 class DataConfig(PartConfig):
     """Base config of a :class:`~arctic_like.data.DataFactory`."""
 
-    sources: list[SourceConfig] = Field(default_factory=list)
-    eval_sources: list[SourceConfig] = Field(default_factory=list)
+    sources: list[SerializeAsAny[DataSourceConfig]] = Field(default_factory=list)
+    eval_sources: list[SerializeAsAny[DataSourceConfig]] = Field(default_factory=list)
     eval_fraction: HumanFraction = 0.0
     max_length: HumanInt = Field(default=512, ge=2)
     packing: bool = True
     pad_to_max_length: bool = False
+    mask_prompt: bool | None = None
+    """Leave prompts (and non-assistant chat turns) out of the loss; default: the factory's (``sft``: yes)."""
+    num_proc: int = Field(default=1, ge=1)
     cache_dir: Path | None = None
     use_cache: bool = True
     num_workers: int = Field(default=0, ge=0)
@@ -215,20 +229,32 @@ class DataConfig(PartConfig):
 
     @field_validator("sources", "eval_sources", mode="before")
     @classmethod
-    def _shorthand(cls, value: Any) -> Any:
-        if isinstance(value, str | dict):
+    def _resolve_sources(cls, value: Any) -> Any:
+        if isinstance(value, str | dict | Path | DataSourceConfig):
             value = [value]
         if not isinstance(value, list):
             return value
         out, errors = [], []
         for index, item in enumerate(value):
             try:
-                out.append(expand_source_shorthand(item))
+                out.append(source_config(item))
+            except ValidationError as error:
+                errors += [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            e["type"], "{msg}", {"msg": e["msg"].removeprefix("Value error, ")}
+                        ),
+                        loc=(index, *e["loc"]),
+                        input=e["input"],
+                    )
+                    for e in error.errors()
+                ]
             except ValueError as error:
+                kind = "registry" if isinstance(error, registry.RegistryError) else "value_error"
                 errors.append(
                     InitErrorDetails(
-                        type=PydanticCustomError("value_error", "{msg}", {"msg": str(error)}),
-                        loc=(index,),
+                        type=PydanticCustomError(kind, "{msg}", {"msg": str(error)}),
+                        loc=(index, "type") if isinstance(item, dict) and "type" in item else (index,),
                         input=item,
                     )
                 )

@@ -1,20 +1,20 @@
 """`DataFactory`: sources → tokenized, packed or padded examples → train/eval dataloaders.
 
-Events, in run order: ``call`` → ``load`` (read the sources into a ``DatasetDict`` with a ``train`` and maybe
-an ``eval`` split, columns ``text``/``prompt``/``response``) → ``process`` (tokenize; pack or pad) → ``split``
-(``(train, eval or None)``) → ``create_dataloader`` (once per split). Processed data is cached on disk under
-``data.cache_dir`` (default ``<output_dir>/data-cache``), keyed by a hash of the sources, the settings, the
-factory class and the tokenizer's vocabulary; a cache hit skips ``load`` and ``process``.
+Events, in run order: ``call`` → ``load`` (each source's rows, in the row columns ``text``/``prompt``/
+``response``/``messages``, concatenated into a ``DatasetDict`` with a ``train`` and maybe an ``eval`` split) →
+``process`` (tokenize by format; pack or truncate) → ``split`` (``(train, eval or None)``) →
+``create_dataloader`` (once per split). Processed data is cached under ``data.cache_dir`` (default
+``<output_dir>/data-cache``), keyed by everything it depends on (:meth:`DataFactory.cache_key`); a hit skips
+``load`` and ``process``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,52 +24,44 @@ import datasets
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
+from arctic_like import registry
 from arctic_like.callback import CallbackMixin
 from arctic_like.checkpoint.atomic import honour_umask
-from arctic_like.config.parts import AdditionSourceConfig, DataConfig, FileSourceConfig, ReverseSourceConfig
-from arctic_like.data.sources import load_source
-from arctic_like.data.synthetic import make_task
+from arctic_like.config.parts import DataConfig
+from arctic_like.data.evaluation import greedy_accuracy
+from arctic_like.data.fingerprint import (
+    Unfingerprintable,
+    callable_fingerprint,
+    class_fingerprint,
+    digest,
+    path_fingerprint,
+    tokenizer_fingerprint,
+)
+from arctic_like.data.formats import EncodeRows, row_features
+from arctic_like.data.packing import Collator, PackRows, TruncateRows, packing_supported
+from arctic_like.data.rows import procs
+from arctic_like.data.source import DataSource
+from arctic_like.data.tokenize import IGNORE_INDEX, Encoder, tokenizer_framing
 from arctic_like.registry import Registrable
 
 __all__ = [
     "CACHE_VERSION",
-    "IGNORE_INDEX",
     "CausalDataFactory",
     "DataFactory",
     "SFTDataConfig",
     "SFTDataFactory",
-    "collate",
-    "greedy_accuracy",
 ]
 
 logger = logging.getLogger("arctic_like.data")
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Bump when the processed format changes, so old caches are not reused."""
 
-IGNORE_INDEX = -100
+_DATA_EVENTS = ("call", "load", "process")
+"""Methods whose callbacks change the processed data (and so are part of the cache key)."""
 
-
-def collate(examples: list[dict[str, list[int]]], pad_token_id: int, pad_to: int | None = None) -> dict:
-    """Right-pad a list of examples to the longest (or ``pad_to``) and stack into int64 tensors."""
-    length = pad_to or max(len(e["input_ids"]) for e in examples)
-    batch = {"input_ids": [], "attention_mask": [], "labels": []}
-    for e in examples:
-        pad = length - len(e["input_ids"])
-        batch["input_ids"].append(e["input_ids"] + [pad_token_id] * pad)
-        batch["attention_mask"].append(e["attention_mask"] + [0] * pad)
-        batch["labels"].append(e["labels"] + [IGNORE_INDEX] * pad)
-    return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
-
-
-class _Collator:
-    """Picklable collate function (dataloader workers)."""
-
-    def __init__(self, pad_token_id: int, pad_to: int | None) -> None:
-        self.pad_token_id, self.pad_to = pad_token_id, pad_to
-
-    def __call__(self, examples: list[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
-        return collate(examples, self.pad_token_id, self.pad_to)
+_NOT_IN_KEY = {"cache_dir", "use_cache", "num_workers", "num_proc", "eval_fraction", "eval_batch_size"}
+"""Data settings that do not change the processed data (splitting and batching happen after the cache)."""
 
 
 @contextlib.contextmanager
@@ -97,12 +89,15 @@ def _dist() -> tuple[int, int]:
 class DataFactory(Registrable, CallbackMixin):
     """Builds the train and eval dataloaders: ``DataFactory(trainer, config)()`` → ``(train, eval or None)``.
 
-    Uses ``trainer.tokenizer`` and ``trainer.config`` (``seed``, ``micro_batch_size``, ``output_dir``).
-    ``mask_prompt`` (class attribute) selects SFT behaviour: the prompt is excluded from the loss.
+    Uses ``trainer.tokenizer`` and ``trainer.config`` (``seed``, ``micro_batch_size``, ``output_dir``,
+    ``code``).
+    ``mask_prompt`` (class attribute, overridden by ``data.mask_prompt``) leaves prompts and non-assistant
+    chat turns out of the loss; ``formats`` are the example formats it reads, in the order rows are matched.
     """
 
     config: ClassVar[type[DataConfig]] = DataConfig
     mask_prompt: ClassVar[bool] = False
+    formats: ClassVar[tuple[str, ...]] = ("chat", "text", "prompt_response")
     defer_cache_write: bool = False
     """True: processed data stays in memory until ``save_cache()`` (the trainer sets it, so that building a
     trainer writes nothing; ``train()`` saves the cache)."""
@@ -110,12 +105,20 @@ class DataFactory(Registrable, CallbackMixin):
     def __init__(self, trainer: Any, config: DataConfig) -> None:
         self.trainer = trainer
         self.config = config
+        if config.mask_prompt is not None:
+            self.mask_prompt = config.mask_prompt  # type: ignore[misc]
         self._loaded: datasets.DatasetDict | None = None
+        self._sources: dict[str, list[DataSource]] = {}
 
     # ---- helpers -------------------------------------------------------------------------------------------
     @property
     def seed(self) -> int:
         return int(getattr(self.trainer.config, "seed", 42))
+
+    @property
+    def num_proc(self) -> int:
+        """Worker processes for reading and tokenizing (``data.num_proc``)."""
+        return self.config.num_proc
 
     @property
     def tokenizer(self) -> Any:
@@ -126,33 +129,75 @@ class DataFactory(Registrable, CallbackMixin):
             )
         return tokenizer
 
+    def row_features(self) -> datasets.Features:
+        """The columns of every loaded row: ``text``, ``prompt``, ``response``, ``messages`` and those of the
+        factory's own formats."""
+        return row_features(("chat", "prompt_response", "text", *self.formats))
+
+    def sources(self, split: str = "train") -> list[DataSource]:
+        """The source objects of ``data.sources`` (``split="train"``) or ``data.eval_sources`` (``"eval"``),
+        built once, so callbacks attached to them (``factory.sources()[0].callbacks.append(...)``) stay."""
+        if split not in self._sources:
+            configs = self.config.sources if split == "train" else self.config.eval_sources
+            self._sources[split] = [registry.get(DataSource, c.type)(self, c) for c in configs]
+        return self._sources[split]
+
     def cache_dir(self) -> Path:
         """Where processed datasets are cached."""
         if self.config.cache_dir is not None:
             return Path(self.config.cache_dir)
         return Path(getattr(self.trainer.config, "output_dir", "output")) / "data-cache"
 
-    def cache_key(self) -> str:
-        """Hash of everything the processed data depends on."""
+    def cache_key(self) -> str | None:
+        """A digest of everything the processed data depends on: the sources' content, the tokenizer (with
+        what it adds around a text), the data settings and seed, the factory's and sources' code and data
+        callbacks, and the recipe's ``code:`` files. ``None`` (with a warning saying why) when some of it
+        cannot be fingerprinted: the cache is then not used."""
+        try:
+            return digest(self._key_parts())
+        except Unfingerprintable as error:
+            logger.warning(
+                "processed-data cache not used: %s. Fix: make data callbacks module-level functions of plain "
+                "values, or set data.use_cache: false to silence this.",
+                error,
+            )
+            return None
+
+    def _key_parts(self) -> list[Any]:
         tokenizer = self.tokenizer
-        vocab = sorted(tokenizer.get_vocab().items())
-        specials = [tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id]
-        files = []
-        for source in [*self.config.sources, *self.config.eval_sources]:
-            if isinstance(source, FileSourceConfig) and source.path.exists():
-                stat = source.path.stat()
-                files.append([str(source.path.resolve()), stat.st_mtime_ns, stat.st_size])
-        settings = self.config.model_dump(mode="json", exclude={"cache_dir", "use_cache", "num_workers"})
-        payload = {
-            "version": CACHE_VERSION,
-            "factory": f"{type(self).__module__}.{type(self).__qualname__}",
-            "mask_prompt": self.mask_prompt,
-            "settings": settings,
-            "files": files,
-            "seed": self.seed,
-            "tokenizer": [type(tokenizer).__name__, vocab, specials],
-        }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
+        sources = []
+        for split in ("train", "eval"):
+            for source in self.sources(split):
+                fingerprint = source.fingerprint()
+                if fingerprint is None:
+                    raise Unfingerprintable(f"{source.describe()} has no fingerprint")
+                sources.append([split, fingerprint, self._callbacks_fingerprint(source, None)])
+        code = getattr(self.trainer.config, "code", None) or []
+        return [
+            CACHE_VERSION,
+            list(sys.version_info[:2]),
+            class_fingerprint(type(self)),
+            self.mask_prompt,
+            list(self.formats),
+            self.config.model_dump(mode="json", exclude=_NOT_IN_KEY | {"sources", "eval_sources"}),
+            self.seed,
+            tokenizer_fingerprint(tokenizer, tokenizer_framing(tokenizer).prefix),
+            self._callbacks_fingerprint(self, _DATA_EVENTS),
+            sources,
+            [[str(path), path_fingerprint(Path(path))] for path in code],
+        ]
+
+    @staticmethod
+    def _callbacks_fingerprint(owner: CallbackMixin, events: tuple[str, ...] | None) -> list[Any]:
+        out = []
+        for entry in owner.callbacks:
+            if events is not None and entry.event.split("-", 1)[1] not in events:
+                continue
+            try:
+                out.append([entry.event, callable_fingerprint(entry.fn)])
+            except Unfingerprintable as error:
+                raise Unfingerprintable(f"the {entry.event!r} callback {entry.fn!r}: {error}") from None
+        return out
 
     # ---- events --------------------------------------------------------------------------------------------
     def __call__(self) -> tuple[DataLoader, DataLoader | None]:
@@ -163,96 +208,72 @@ class DataFactory(Registrable, CallbackMixin):
         return train_loader, eval_loader
 
     def load(self) -> datasets.DatasetDict:
-        """Read the sources: ``train`` from ``sources``; ``eval`` from ``eval_sources`` and held-out tasks."""
+        """Read the sources: ``train`` from ``sources``; ``eval`` from ``eval_sources`` and the held-out rows
+        of training sources that have them (the synthetic tasks)."""
         if not self.config.sources:
             raise ValueError("data.sources is empty. Fix: add a source, e.g. `sources: [addition]`.")
         with _quiet_progress():
-            train = [load_source(s, self.seed, "train") for s in self.config.sources]
-            evaluation = [load_source(s, self.seed, "eval") for s in self.config.eval_sources]
-            evaluation += [
-                load_source(s, self.seed, "eval")
-                for s in self.config.sources
-                if isinstance(s, AdditionSourceConfig | ReverseSourceConfig) and s.eval_samples > 0
-            ]
+            train = [source("train") for source in self.sources("train")]
+            evaluation = [source("eval") for source in self.sources("eval")]
+            evaluation += [source("eval") for source in self.sources("train") if source.held_out()]
         out = datasets.DatasetDict({"train": datasets.concatenate_datasets(train)})
         if evaluation:
             out["eval"] = datasets.concatenate_datasets(evaluation)
-        self._loaded = out
         return out
 
     def raw_texts(self) -> Iterator[str]:
-        """The text of every example before tokenization (what an in-process tokenizer trains on)."""
-        loaded = self._loaded if self._loaded is not None else self.load()
-        for split in loaded.values():
+        """The text of every loaded example (after ``post-load`` callbacks), which an in-process tokenizer
+        trains on; the data is loaded once and reused by ``process``."""
+        for split in self._loaded_data().values():
             for row in split:
-                yield row["text"] or row["prompt"] + row["response"]
+                if row.get("text"):
+                    yield row["text"]
+                if row.get("prompt") or row.get("response"):
+                    yield row["prompt"] + row["response"]
+                for message in row.get("messages") or []:
+                    yield message["role"]
+                    yield message["content"]
 
     def process(self, dataset: datasets.DatasetDict) -> datasets.DatasetDict:
-        """Tokenize (adding bos/eos), then pack into ``max_length`` chunks or truncate for padding."""
-        tokenizer = self.tokenizer
-        bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-        eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+        """Tokenize each example by its format, then pack into ``max_length`` rows (``packing``) or truncate
+        to ``max_length``; examples without a target are dropped."""
         max_length = self.config.max_length
-        mask_prompt = self.mask_prompt
-
-        def tokenize(batch: dict[str, list[str]]) -> dict[str, list[list[int]]]:
-            ids, labels = [], []
-            for text, prompt, response in zip(batch["text"], batch["prompt"], batch["response"], strict=True):
-                # A prompt/response pair is tokenized in two pieces even for causal data, so training
-                # sees the same prompt tokens that greedy evaluation feeds the model.
-                if (prompt or response) and (mask_prompt or not text or text == prompt + response):
-                    head = bos + tokenizer(prompt, add_special_tokens=False)["input_ids"]
-                    tail = tokenizer(response, add_special_tokens=False)["input_ids"] + eos
-                    ids.append(head + tail)
-                    labels.append(([IGNORE_INDEX] * len(head) if mask_prompt else head) + tail)
-                elif text and not mask_prompt:
-                    tokens = bos + tokenizer(text, add_special_tokens=False)["input_ids"] + eos
-                    ids.append(tokens)
-                    labels.append(list(tokens))
-                elif text:
-                    raise ValueError(
-                        f"the {self.name!r} data factory needs prompt/response pairs, but an example has "
-                        f"only text. Fix: set prompt_field and response_field of the source, or use "
-                        f"data.type: causal."
-                    )
-                else:
-                    raise ValueError("an example has no text and no prompt/response. Fix: check the sources.")
-            return {"input_ids": ids, "labels": labels}
-
-        def pack(batch: dict[str, list[list[int]]]) -> dict[str, list[list[int]]]:
-            flat_ids = [t for seq in batch["input_ids"] for t in seq]
-            flat_labels = [t for seq in batch["labels"] for t in seq]
-            starts = range(0, len(flat_ids), max_length)
-            return {
-                "input_ids": [flat_ids[i : i + max_length] for i in starts],
-                "labels": [flat_labels[i : i + max_length] for i in starts],
-                "attention_mask": [[1] * len(flat_ids[i : i + max_length]) for i in starts],
-            }
-
-        def truncate(batch: dict[str, list[list[int]]]) -> dict[str, list[list[int]]]:
-            ids = [seq[:max_length] for seq in batch["input_ids"]]
-            return {
-                "input_ids": ids,
-                "labels": [seq[:max_length] for seq in batch["labels"]],
-                "attention_mask": [[1] * len(seq) for seq in ids],
-            }
-
-        key = self.cache_key()
+        if self.config.packing and not packing_supported():
+            raise ValueError(
+                "data.packing needs transformers >= 4.54 (its masking_utils keep packed documents apart). "
+                "Fix: upgrade transformers, or set data.packing: false."
+            )
+        encode = EncodeRows(self.formats, Encoder(self.tokenizer, self.mask_prompt), self._name())
+        shape = PackRows(max_length) if self.config.packing else TruncateRows(max_length)
+        transform = digest(
+            CACHE_VERSION,
+            tokenizer_fingerprint(self.tokenizer),
+            self.mask_prompt,
+            list(self.formats),
+            self.config.packing,
+            max_length,
+        )
         out = datasets.DatasetDict()
         for split, data in dataset.items():
-            tag = f"{key}-{split}-{data._fingerprint}"
+            tag = digest(transform, split, data._fingerprint)
+            num_proc = procs(self.num_proc, data)
             with _quiet_progress():
                 tokenized = data.map(
-                    tokenize, batched=True, remove_columns=data.column_names, new_fingerprint=f"{tag}-tok"
+                    encode,
+                    batched=True,
+                    remove_columns=data.column_names,
+                    num_proc=num_proc,
+                    new_fingerprint=f"{tag}-tok",
                 )
                 shaped = tokenized.map(
-                    pack if self.config.packing else truncate,
+                    shape,
                     batched=True,
                     batch_size=10_000,
                     remove_columns=tokenized.column_names,
+                    num_proc=procs(self.num_proc, tokenized) if len(tokenized) > 10_000 else None,
                     new_fingerprint=f"{tag}-shape",
                 )
-                out[split] = shaped.filter(_has_target, new_fingerprint=f"{tag}-filter")
+                out[split] = shaped.filter(_has_target, num_proc=num_proc, new_fingerprint=f"{tag}-filter")
         return out
 
     def split(self, dataset: datasets.DatasetDict) -> tuple[datasets.Dataset, datasets.Dataset | None]:
@@ -288,40 +309,50 @@ class DataFactory(Registrable, CallbackMixin):
             dataset,
             batch_size=batch_size,
             sampler=sampler,
-            collate_fn=_Collator(self.tokenizer.pad_token_id, pad_to),
+            collate_fn=Collator(self.tokenizer.pad_token_id, pad_to),
             num_workers=self.config.num_workers,
             drop_last=training,
         )
 
     def compute_metrics(self, model: torch.nn.Module, tokenizer: Any) -> dict[str, float]:
-        """Exact-match accuracy of greedy generation on the held-out problems of each synthetic source.
+        """Exact-match accuracy of greedy generation on the problems of each source that has some (the
+        held-out problems of the synthetic tasks).
 
-        One task gives ``{"accuracy": x}``; several give ``<task>_accuracy`` each and their mean as
-        ``accuracy``. Data without a synthetic task gives ``{}``.
+        One such source gives ``{"accuracy": x}``; several give ``<source>_accuracy`` each and their mean as
+        ``accuracy``. Data without any gives ``{}``.
         """
-        tasks = [
-            make_task(s, self.seed)
-            for s in self.config.sources
-            if isinstance(s, AdditionSourceConfig | ReverseSourceConfig) and s.eval_samples > 0
-        ]
-        if not tasks:
+        scored = [(s.config.type, s.exact_match_problems()) for s in self.sources("train")]
+        scored = [(name, problems) for name, problems in scored if problems]
+        if not scored:
             return {}
         scores = {
-            f"{task.name}_accuracy": greedy_accuracy(model, tokenizer, task.eval_problems()) for task in tasks
+            f"{name}_accuracy": greedy_accuracy(model, tokenizer, problems) for name, problems in scored
         }
         if len(scores) == 1:
             return {"accuracy": next(iter(scores.values()))}
         return {**scores, "accuracy": sum(scores.values()) / len(scores)}
 
-    # ---- cache ---------------------------------------------------------------------------------------------
+    def _name(self) -> str:
+        """How error messages name this factory (its registry name)."""
+        return getattr(self, "name", type(self).__name__)
+
+    # ---- loading once, and the cache -----------------------------------------------------------------------
+    def _loaded_data(self) -> datasets.DatasetDict:
+        """``load()``'s result after its callbacks, read once per factory."""
+        if self._loaded is None:
+            self._loaded = self.load()
+        return self._loaded
+
     def _cached_or_processed(self) -> datasets.DatasetDict:
-        if not self.config.use_cache:
-            return self.process(self._loaded if self._loaded is not None else self.load())
-        path = self.cache_dir() / self.cache_key()
+        key = self.cache_key() if self.config.use_cache else None
+        if key is None:
+            with _in_memory():
+                return self.process(self._loaded_data())
+        path = self.cache_dir() / key
         if (path / "dataset_dict.json").exists():
             logger.info("using cached processed data from %s", path)
             return datasets.load_from_disk(str(path))
-        processed = self.process(self._loaded if self._loaded is not None else self.load())
+        processed = self.process(self._loaded_data())
         self._unsaved_cache = (processed, path)
         if not self.defer_cache_write:
             self.save_cache()
@@ -351,67 +382,34 @@ class DataFactory(Registrable, CallbackMixin):
         return path
 
 
-@torch.no_grad()
-def greedy_accuracy(
-    model: torch.nn.Module, tokenizer: Any, problems: list[tuple[str, str]], batch_size: int = 128
-) -> float:
-    """Share of ``(prompt, answer)`` whose greedy continuation (up to eos) equals ``answer``.
-
-    Prompts are grouped by token length so batches need no padding (the answers are short, so the loop
-    recomputes the whole sequence instead of keeping a KV cache); the model's train/eval mode is restored.
-    """
-    if not problems:
-        return 0.0
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    eos = tokenizer.eos_token_id
-    groups: dict[int, list[tuple[list[int], str]]] = {}
-    for prompt, answer in problems:
-        ids = bos + tokenizer(prompt, add_special_tokens=False)["input_ids"]
-        groups.setdefault(len(ids), []).append((ids, answer))
-    max_new = max(len(tokenizer(a, add_special_tokens=False)["input_ids"]) for _, a in problems) + 1
-    correct = 0
+@contextlib.contextmanager
+def _in_memory() -> Iterator[None]:
+    """Without the processed-data cache, ``datasets`` writes no cache files of its own either."""
+    enabled = datasets.is_caching_enabled()
+    datasets.disable_caching()
     try:
-        for items in groups.values():
-            for start in range(0, len(items), batch_size):
-                chunk = items[start : start + batch_size]
-                input_ids = torch.tensor([ids for ids, _ in chunk], dtype=torch.long, device=device)
-                output = input_ids
-                finished = torch.zeros(len(chunk), dtype=torch.bool, device=device)
-                for _ in range(max_new):
-                    logits = model(input_ids=output, use_cache=False).logits[:, -1, :]
-                    next_token = logits.argmax(dim=-1)
-                    output = torch.cat([output, next_token[:, None]], dim=1)
-                    if eos is not None:
-                        finished |= next_token == eos
-                        if bool(finished.all()):
-                            break
-                for row, (_, answer) in zip(output[:, input_ids.shape[1] :].tolist(), chunk, strict=True):
-                    if eos is not None and eos in row:
-                        row = row[: row.index(eos)]
-                    correct += tokenizer.decode(row, skip_special_tokens=True).strip() == answer
+        yield
     finally:
-        model.train(was_training)
-    return correct / len(problems)
+        if enabled:
+            datasets.enable_caching()
 
 
 class CausalDataFactory(DataFactory):
-    """Causal LM data: every token is a target (``text``, or ``prompt + response`` when there is no text)."""
+    """Causal LM data: every token is a target (``text``, chat ``messages``, or ``prompt + response``)."""
 
     name = "causal"
 
 
 class SFTDataConfig(DataConfig):
-    """SFT data: prompt/response pairs, padded (not packed) by default."""
+    """SFT data: prompt/response pairs or chats, padded (not packed) by default."""
 
     packing: bool = False
 
 
 class SFTDataFactory(DataFactory):
-    """Supervised fine-tuning data: the prompt is masked out of the loss (labels -100)."""
+    """Supervised fine-tuning data: prompts and non-assistant chat turns are masked out of the loss."""
 
     name = "sft"
     config = SFTDataConfig
     mask_prompt = True
+    formats = ("chat", "prompt_response")

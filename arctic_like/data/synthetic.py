@@ -1,18 +1,63 @@
 """Built-in synthetic tasks: problems generated from a seed, with held-out evaluation problems.
 
-Each task yields ``(prompt, answer)`` pairs (``"12+7="``, ``"19"``); the text a causal model trains on is
-``prompt + answer``. The problems of a task are distinct, and the first ``eval_samples`` of them are held out,
-so the evaluation problems never appear in training. Accuracy is exact match of the greedy continuation.
+Each task yields ``(prompt, answer)`` pairs (``"12+7="``, ``"19"``), read as ``prompt``/``response`` rows
+by the ``addition`` and ``reverse`` sources. The problems of a task are distinct, and the first
+``eval_samples`` of them are held out, so the evaluation problems never appear in training. Accuracy is
+exact match of the greedy continuation.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import ClassVar
 
-from arctic_like.config.parts import AdditionSourceConfig, ReverseSourceConfig
+import datasets
+from pydantic import Field, model_validator
 
-__all__ = ["AdditionTask", "ReverseTask", "SyntheticTask", "make_task"]
+from arctic_like.config.base import HumanInt
+from arctic_like.config.parts import DataSourceConfig
+from arctic_like.data.source import DataSource
+
+__all__ = [
+    "AdditionSource",
+    "AdditionSourceConfig",
+    "AdditionTask",
+    "ReverseSource",
+    "ReverseSourceConfig",
+    "ReverseTask",
+    "SyntheticSource",
+    "SyntheticSourceConfig",
+    "SyntheticTask",
+    "make_task",
+]
+
+
+class SyntheticSourceConfig(DataSourceConfig):
+    """Common fields of the built-in synthetic tasks; training and held-out eval problems are disjoint."""
+
+    num_samples: HumanInt = Field(default=2000, ge=1)
+    eval_samples: HumanInt = Field(default=200, ge=0)
+
+
+class AdditionSourceConfig(SyntheticSourceConfig):
+    """``12+7=19``: sums of two random numbers of up to ``digits`` digits."""
+
+    digits: int = Field(default=2, ge=1, le=9)
+
+
+class ReverseSourceConfig(SyntheticSourceConfig):
+    """``abc>cba``: reverse a random string of ``min_length``..``max_length`` letters from ``alphabet``."""
+
+    min_length: int = Field(default=3, ge=1)
+    max_length: int = Field(default=6, ge=1)
+    alphabet: str = Field(default="abcdefgh", min_length=2)
+
+    @model_validator(mode="after")
+    def _lengths(self) -> ReverseSourceConfig:
+        if self.min_length > self.max_length:
+            raise ValueError(f"min_length ({self.min_length}) is larger than max_length ({self.max_length})")
+        return self
 
 
 class SyntheticTask:
@@ -97,3 +142,40 @@ _TASKS: dict[str, type[SyntheticTask]] = {"addition": AdditionTask, "reverse": R
 def make_task(config: AdditionSourceConfig | ReverseSourceConfig, seed: int) -> SyntheticTask:
     """The task object for a synthetic source config."""
     return _TASKS[config.type](config, seed)
+
+
+class SyntheticSource(DataSource):
+    """A synthetic task's problems as ``prompt``/``response`` rows: ``train`` gives the training problems,
+    ``eval`` the held-out ones, which ``compute_metrics`` also scores by greedy generation."""
+
+    config = SyntheticSourceConfig
+
+    def describe(self) -> str:
+        return f"the {self.config.type!r} task"
+
+    @functools.cached_property
+    def task(self) -> SyntheticTask:
+        """The task generating this source's problems."""
+        return make_task(self.config, self.data_factory.seed)
+
+    def load(self, config: SyntheticSourceConfig, split: str) -> datasets.Dataset:
+        problems = self.task.train_problems() if split == "train" else self.task.eval_problems()
+        return datasets.Dataset.from_dict(
+            {"prompt": [p for p, _ in problems], "response": [a for _, a in problems]}
+        )
+
+    def held_out(self) -> bool:
+        return self.config.eval_samples > 0
+
+    def exact_match_problems(self) -> list[tuple[str, str]]:
+        return self.task.eval_problems()
+
+
+class AdditionSource(SyntheticSource):
+    name = "addition"
+    config = AdditionSourceConfig
+
+
+class ReverseSource(SyntheticSource):
+    name = "reverse"
+    config = ReverseSourceConfig

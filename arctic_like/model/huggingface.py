@@ -117,7 +117,10 @@ class HFModelFactory(ModelFactory):
                 getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
             )
             enable()
-            model.config.use_cache = False
+        # Training needs no KV cache, and without one transformers keeps packed documents apart (a packed
+        # batch's restarting position_ids give a block-diagonal mask). generate() still caches: that follows
+        # model.generation_config.
+        model.config.use_cache = False
         logger.info(
             "model %s: %.2fM parameters, %s", type(model).__name__, model.num_parameters() / 1e6, cfg.dtype
         )

@@ -24,19 +24,25 @@ def causal(tmp_path, **config):
     return factory
 
 
-def test_causal_packing_makes_full_chunks_of_every_token(tmp_path):
+def test_causal_packing_keeps_documents_whole(tmp_path):
     factory = causal(tmp_path, max_length=16)
     train, held_out = factory()
     tok = factory.tokenizer
-    first = train.dataset[0]
-    assert len(first["input_ids"]) == 16 and first["labels"] == first["input_ids"]
-    assert first["input_ids"][0] == tok.bos_token_id
-    assert tok.eos_token_id in first["input_ids"]
-    lengths = [len(e) for e in train.dataset["input_ids"]]
-    assert all(n == 16 for n in lengths[:-1]) and lengths[-1] <= 16
+    problems = make_task(factory.config.sources[0], 0).train_problems()
+    documents = sorted(tuple(tok(p + a)["input_ids"] + [tok.eos_token_id]) for p, a in problems)
+    found = []
+    for row in train.dataset:
+        assert len(row["input_ids"]) <= 16 and set(row) == {"input_ids", "labels", "position_ids"}
+        starts = [i for i, position in enumerate(row["position_ids"]) if position == 0]
+        for start, end in zip(starts, [*starts[1:], len(row["input_ids"])], strict=True):
+            assert row["position_ids"][start:end] == list(range(end - start))
+            assert row["labels"][start] == IGNORE_INDEX
+            assert row["labels"][start + 1 : end] == row["input_ids"][start + 1 : end]
+            found.append(tuple(row["input_ids"][start:end]))
+    assert sorted(found) == documents
     batch = next(iter(train))
-    assert set(batch) == {"input_ids", "attention_mask", "labels"}
-    assert all(t.dtype == torch.int64 and t.shape == (4, 16) for t in batch.values())
+    assert set(batch) == {"input_ids", "position_ids", "labels"}
+    assert all(t.dtype == torch.int64 and t.shape[0] == 4 for t in batch.values())
     assert held_out is not None and len(held_out.dataset) >= 1
 
 
@@ -65,7 +71,8 @@ def test_sft_masks_the_prompt(tmp_path):
     tok = trainer.tokenizer
     example = train.dataset[0]
     prompt, answer = make_task(factory.config.sources[0], 0).train_problems()[0]
-    n_prompt = 1 + len(prompt)
+    n_prompt = len(tok(prompt)["input_ids"])
+    assert example["input_ids"][:n_prompt] == tok(prompt)["input_ids"]
     assert example["labels"][:n_prompt] == [IGNORE_INDEX] * n_prompt
     assert example["labels"][n_prompt:] == tok(answer, add_special_tokens=False)["input_ids"] + [
         tok.eos_token_id
@@ -77,8 +84,8 @@ def test_sft_packing_keeps_masks(tmp_path):
     trainer = fake_trainer(tmp_path)
     factory = SFTDataFactory(trainer, SFTDataConfig(sources=[ADDITION], max_length=32, packing=True))
     example = factory()[0].dataset[0]
-    assert len(example["input_ids"]) == 32
-    assert example["labels"].count(IGNORE_INDEX) > 0
+    assert len(example["input_ids"]) <= 32 and example["position_ids"].count(0) > 1
+    assert example["labels"].count(IGNORE_INDEX) > example["position_ids"].count(0)
 
 
 def test_causal_uses_prompt_and_response_when_there_is_no_text(tmp_path):
@@ -87,9 +94,8 @@ def test_causal_uses_prompt_and_response_when_there_is_no_text(tmp_path):
     factory = causal(tmp_path, sources=[str(path)], packing=False)
     example = factory()[0].dataset[0]
     assert example["labels"] == example["input_ids"]
-    assert factory.tokenizer.decode(example["input_ids"], skip_special_tokens=True).endswith(
-        "+1=" + str(int(factory.tokenizer.decode(example["input_ids"][1:2])) + 1)
-    )
+    text = factory.tokenizer.decode(example["input_ids"], skip_special_tokens=True)
+    assert text.endswith("+1=" + str(int(text.split("+")[0]) + 1))
 
 
 def test_truncation_to_max_length(tmp_path):
@@ -214,24 +220,26 @@ def test_every_step_is_an_event(tmp_path):
 
 def test_callbacks_can_rewrite_loaded_data(tmp_path):
     factory = causal(tmp_path, use_cache=False, packing=False)
-    factory.callbacks.append(("post-load", lambda self, ds: ds.filter(lambda r: r["text"].startswith("1"))))
+    factory.callbacks.append(("post-load", lambda self, ds: ds.filter(lambda r: r["prompt"].startswith("1"))))
     train, _ = factory()
     texts = [factory.tokenizer.decode(ids, skip_special_tokens=True) for ids in train.dataset["input_ids"]]
     assert texts and all(t.startswith("1") for t in texts)
 
 
+class Counting(CausalDataFactory):
+    name = "counting-causal"
+
+    def post_process_callback(self, dataset):
+        self.trainer.processed.append(1)
+        return dataset
+
+
 def test_second_run_reuses_the_cache(tmp_path):
     processed = []
 
-    class Counting(CausalDataFactory):
-        name = "counting-causal"
-
-        def post_process_callback(self, dataset):
-            processed.append(1)
-            return dataset
-
     def run(**config):
         trainer = fake_trainer(tmp_path)
+        trainer.processed = processed
         return Counting(trainer, DataConfig(sources=[ADDITION], **{"max_length": 16, **config}))
 
     first = run()
@@ -272,10 +280,7 @@ def test_compute_metrics_exact_match(tmp_path):
     factory = causal(tmp_path)
     tok = factory.tokenizer
     problems = make_task(factory.config.sources[0], 0).eval_problems()
-    sequences = [
-        [tok.bos_token_id, *tok(p + a, add_special_tokens=False)["input_ids"], tok.eos_token_id]
-        for p, a in problems
-    ]
+    sequences = [[*tok(p + a)["input_ids"], tok.eos_token_id] for p, a in problems]
     oracle = Oracle(tok, sequences, len(tok))
     oracle.train()
     assert factory.compute_metrics(oracle, tok) == {"accuracy": 1.0}
@@ -338,7 +343,7 @@ def test_sft_rows_need_prompt_or_text(tmp_path):
     path = tmp_path / "empty.jsonl"
     path.write_text('{"text": "", "prompt": "", "response": ""}\n')
     trainer = fake_trainer(tmp_path)
-    with pytest.raises(ValueError, match="an example has no text and no prompt/response"):
+    with pytest.raises(ValueError, match=r"an example has no text, prompt/response or messages\. Fix: check"):
         SFTDataFactory(trainer, SFTDataConfig(sources=[str(path)]))()
 
 
@@ -347,7 +352,9 @@ def test_sft_rows_with_only_text(tmp_path):
     path.write_text('{"text": "hello"}\n')
     trainer = fake_trainer(tmp_path)
     with pytest.raises(
-        ValueError, match=r"the 'sft' data factory needs prompt/response pairs, but an example has only text"
+        ValueError,
+        match=r"the 'sft' data factory reads chat or prompt_response examples, but an example has only "
+        r"text\. Fix: map the source's columns",
     ):
         SFTDataFactory(trainer, SFTDataConfig(sources=[str(path)]))()
 
