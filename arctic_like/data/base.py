@@ -107,7 +107,7 @@ class DataFactory(Registrable, CallbackMixin):
         self.config = config
         if config.mask_prompt is not None:
             self.mask_prompt = config.mask_prompt  # type: ignore[misc]
-        self._loaded: datasets.DatasetDict | None = None
+        self._loaded: tuple[tuple[Any, ...], datasets.DatasetDict] | None = None
         self._sources: dict[str, list[DataSource]] = {}
 
     # ---- helpers -------------------------------------------------------------------------------------------
@@ -240,8 +240,8 @@ class DataFactory(Registrable, CallbackMixin):
         max_length = self.config.max_length
         if self.config.packing and not packing_supported():
             raise ValueError(
-                "data.packing needs transformers >= 4.54 (its masking_utils keep packed documents apart). "
-                "Fix: upgrade transformers, or set data.packing: false."
+                "data.packing needs a transformers whose masking_utils keep packed documents apart (5.x "
+                "does). Fix: upgrade transformers, or set data.packing: false."
             )
         encode = EncodeRows(self.formats, Encoder(self.tokenizer, self.mask_prompt), self._name())
         shape = PackRows(max_length) if self.config.packing else TruncateRows(max_length)
@@ -338,10 +338,17 @@ class DataFactory(Registrable, CallbackMixin):
 
     # ---- loading once, and the cache -----------------------------------------------------------------------
     def _loaded_data(self) -> datasets.DatasetDict:
-        """``load()``'s result after its callbacks, read once per factory."""
-        if self._loaded is None:
-            self._loaded = self.load()
-        return self._loaded
+        """``load()``'s result after its callbacks; read once, and again if callbacks were attached since."""
+        chains = self._load_chains()
+        if self._loaded is None or self._loaded[0] != chains:
+            self._loaded = (chains, self.load())
+        return self._loaded[1]
+
+    def _load_chains(self) -> tuple[Any, ...]:
+        """The callbacks that shape the loaded rows: the factory's on ``load``, and every source's."""
+        mine = tuple((e.event, id(e.fn)) for e in self.callbacks if e.event.endswith("-load"))
+        sources = [*self.sources("train"), *self.sources("eval")]
+        return (mine, *(tuple((e.event, id(e.fn)) for e in source.callbacks) for source in sources))
 
     def _cached_or_processed(self) -> datasets.DatasetDict:
         key = self.cache_key() if self.config.use_cache else None

@@ -169,8 +169,8 @@ def callable_fingerprint(fn: Callable[..., Any], _seen: set[int] | None = None) 
 
 
 def class_fingerprint(cls: type, _seen: set[int] | None = None) -> Any:
-    """A class's qualified name and the fingerprint of everything defined in its body and its bases' bodies
-    (library classes, ``arctic_like``'s included, count by name and version)."""
+    """A class's qualified name and the fingerprint of the methods and public values defined in its body and
+    its bases' bodies (library classes, ``arctic_like``'s included, count by name and version)."""
     seen = set() if _seen is None else _seen
     parts: list[Any] = [f"{cls.__module__}.{cls.__qualname__}"]
     for klass in cls.__mro__:
@@ -178,7 +178,10 @@ def class_fingerprint(cls: type, _seen: set[int] | None = None) -> Any:
             continue
         body = []
         for name, member in sorted(vars(klass).items()):
-            if name.startswith("__") and name not in ("__init__", "__call__"):
+            code = inspect.isfunction(member) or isinstance(member, staticmethod | classmethod | property)
+            if (name.startswith("__") and name not in ("__init__", "__call__")) or (
+                name.startswith("_") and not code  # bookkeeping (the callback plan, abc caches)
+            ):
                 continue
             body.append([name, _member_fingerprint(member, seen)])
         parts.append([klass.__qualname__, body])
@@ -190,8 +193,8 @@ def _member_fingerprint(member: Any, seen: set[int]) -> Any:
         return callable_fingerprint(member.__func__, seen)
     if isinstance(member, property):
         return [callable_fingerprint(f, seen) for f in (member.fget, member.fset) if f is not None]
-    if inspect.isfunction(member):
-        return callable_fingerprint(member, seen)
+    if inspect.isfunction(member):  # a method made an event is a dispatcher wrapping the method
+        return callable_fingerprint(inspect.unwrap(member), seen)
     try:
         return value_fingerprint(member, seen)
     except Unfingerprintable:

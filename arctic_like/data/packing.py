@@ -12,6 +12,8 @@ a packed row gives the same per-token losses as its documents one by one.
 from __future__ import annotations
 
 import bisect
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,12 +24,12 @@ __all__ = ["Collator", "PackRows", "TruncateRows", "collate", "pack_documents", 
 
 
 def packing_supported() -> bool:
-    """Whether the installed ``transformers`` isolates packed documents given restarting ``position_ids``."""
-    try:
-        from transformers.masking_utils import find_packed_sequence_indices  # noqa: F401
-    except ImportError:
+    """Whether the installed ``transformers`` isolates packed documents given restarting ``position_ids``
+    (read from its source: importing ``masking_utils`` pulls in ``torch._dynamo``, seconds of imports)."""
+    spec = importlib.util.find_spec("transformers.masking_utils")
+    if spec is None or spec.origin is None:
         return False
-    return True
+    return "def find_packed_sequence_indices" in Path(spec.origin).read_text(encoding="utf-8")
 
 
 def pack_documents(lengths: list[int], capacity: int) -> list[list[int]]:

@@ -137,7 +137,7 @@ class Encoder:
                 head = self._render(messages[:index], add_generation_prompt=True) if index else ""
             except Exception:  # some templates cannot render an empty conversation
                 head = ""
-            body = self._render(messages[: index + 1])
+            body = text if index == len(messages) - 1 else self._render(messages[: index + 1])
             if not (text.startswith(body) and body.startswith(head)):
                 raise ChatTemplateError(
                     f"cannot locate assistant turn {index} in the rendered chat: the template renders the "

@@ -6,15 +6,21 @@ from pathlib import Path
 import pytest
 
 from arctic_like.config import (
-    AdditionSourceConfig,
-    CallableSourceConfig,
     CallbackSpec,
     CheckpointConfig,
     DataConfig,
-    FileSourceConfig,
-    ReverseSourceConfig,
+    DataSourceConfig,
     SchedulerConfig,
     TrainerConfig,
+)
+from arctic_like.data import (
+    AdditionSourceConfig,
+    CallableSourceConfig,
+    DiskSourceConfig,
+    FileSourceConfig,
+    HFDataSourceConfig,
+    ReverseSourceConfig,
+    SFTDataConfig,
 )
 from arctic_like.model import HFModelConfig
 from arctic_like.optimizer import AdamWConfig, SGDConfig
@@ -27,7 +33,11 @@ MODELS = [
     BPETokenizerConfig,
     HFTokenizerConfig,
     DataConfig,
+    SFTDataConfig,
+    DataSourceConfig,
     FileSourceConfig,
+    DiskSourceConfig,
+    HFDataSourceConfig,
     CallableSourceConfig,
     AdditionSourceConfig,
     ReverseSourceConfig,

@@ -201,7 +201,8 @@ def test_override_in_source_uses_the_source_type(tmp_path):
     with pytest.raises(
         RecipeError,
         match=r"unknown key 'path' in 'data\.sources\[0\]'; "
-        r"valid keys: num_samples, eval_samples, seed, type, digits",
+        r"valid keys: type, column_mapping, role_mapping, limit, fraction, shuffle, seed, num_samples, "
+        r"eval_samples, digits",
     ):
         load_recipe(write(tmp_path, RECIPE), ["data.sources[0].path=x.jsonl"])
 
@@ -222,9 +223,13 @@ def test_override_fields_of_shorthand_entries(tmp_path):
     )
     config = load_recipe(
         write(tmp_path, recipe),
-        ["data.sources[0].digits=3", "data.sources[1].text_field=body", "checkpoint[0].save_total_limit=2"],
+        [
+            "data.sources[0].digits=3",
+            "data.sources[1].column_mapping.body=text",
+            "checkpoint[0].save_total_limit=2",
+        ],
     )
-    assert config.data.sources[0].digits == 3 and config.data.sources[1].text_field == "body"
+    assert config.data.sources[0].digits == 3 and config.data.sources[1].column_mapping == {"body": "text"}
     assert config.checkpoint[0].save_total_limit == 2
     config = load_recipe(
         {"model": {"config": {"model_type": "gpt2"}}, "optimizer": "sgd"}, ["optimizer.momentum=0.5"]

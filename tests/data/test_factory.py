@@ -12,7 +12,7 @@ from arctic_like.data import (
     collate,
 )
 from arctic_like.data.synthetic import make_task
-from tests.data.helpers import Oracle, char_tokenizer, fake_trainer
+from tests.data.helpers import Oracle, char_tokenizer, chat_tokenizer, chats, fake_trainer, write_jsonl
 
 ADDITION = {"type": "addition", "num_samples": 64, "eval_samples": 16}
 
@@ -385,3 +385,50 @@ def test_base_class_is_usable_directly(tmp_path):
     trainer = fake_trainer(tmp_path)
     assert DataFactory(trainer, DataConfig(sources=[ADDITION], packing=False))()[0] is not None
     assert char_tokenizer() is not None
+
+
+def test_chat_data_through_the_sft_and_causal_factories(tmp_path):
+    path = write_jsonl(tmp_path / "chat.jsonl", chats(8))
+    tok = chat_tokenizer()
+    sft = SFTDataFactory(
+        fake_trainer(tmp_path, tokenizer=tok), SFTDataConfig(sources=[str(path)], max_length=128)
+    )
+    row = sft()[0].dataset[0]
+    targets = tok.decode([t for t in row["labels"] if t != IGNORE_INDEX])
+    assert targets.startswith("answer ") and targets.endswith("<|im_end|>\n") and "question" not in targets
+    causal_factory = CausalDataFactory(
+        fake_trainer(tmp_path / "c", tokenizer=tok),
+        DataConfig(sources=[str(path)], max_length=128, packing=False),
+    )
+    row = causal_factory()[0].dataset[0]
+    assert row["labels"] == row["input_ids"]
+    masked = CausalDataFactory(
+        fake_trainer(tmp_path / "m", tokenizer=tok),
+        DataConfig(sources=[str(path)], max_length=128, packing=False, mask_prompt=True),
+    )
+    assert masked.mask_prompt is True and IGNORE_INDEX in masked()[0].dataset[0]["labels"]
+
+
+def test_chat_data_with_a_tokenizer_without_template(tmp_path):
+    path = write_jsonl(tmp_path / "chat.jsonl", chats(4))
+    factory = SFTDataFactory(fake_trainer(tmp_path), SFTDataConfig(sources=[str(path)], use_cache=False))
+    with pytest.raises(
+        ValueError, match=r"chat data \(a `messages` column\) needs a tokenizer with a chat template"
+    ):
+        factory()
+
+
+def test_two_worker_processes_give_the_same_data_as_one(tmp_path):
+    qa = write_jsonl(tmp_path / "qa.jsonl", [{"q": f"q{i}", "a": f"a{i}" * (i % 9)} for i in range(400)])
+    sources = [{"path": str(qa), "role_mapping": {"user": "q", "assistant": "a"}}]
+
+    def processed(num_proc):
+        config = SFTDataConfig(
+            sources=sources, max_length=96, packing=True, num_proc=num_proc, use_cache=False
+        )
+        train, _ = SFTDataFactory(fake_trainer(tmp_path, tokenizer=chat_tokenizer()), config)()
+        return train.dataset.to_dict()
+
+    one = processed(1)
+    assert len(one["input_ids"]) > 50 and max(p.count(0) for p in one["position_ids"]) > 1
+    assert processed(2) == one

@@ -111,3 +111,17 @@ def test_packed_batch_gives_the_same_per_token_loss_as_unpacked(tmp_path, attent
         packed_mean = model(**packed).loss
         padded_tokens = torch.cat(list(padded_losses.values()))
     torch.testing.assert_close(packed_mean, padded_tokens.mean(), atol=1e-5, rtol=1e-5)
+
+
+def test_packing_needs_a_transformers_that_keeps_documents_apart(tmp_path, monkeypatch):
+    import arctic_like.data.base as data_base
+    from arctic_like.data.packing import packing_supported
+
+    assert packing_supported()
+    monkeypatch.setattr(data_base, "packing_supported", lambda: False)
+    trainer = fake_trainer(tmp_path)
+    factory = SFTDataFactory(trainer, SFTDataConfig(sources=["addition"], packing=True, use_cache=False))
+    with pytest.raises(
+        ValueError, match=r"data\.packing needs a transformers whose masking_utils keep packed"
+    ):
+        factory()
