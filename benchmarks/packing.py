@@ -36,7 +36,22 @@ CHATML = (
     "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-WORDS = "the a model data token pack row batch short long answer question loss train".split()
+WORDS = [
+    "the",
+    "a",
+    "model",
+    "data",
+    "token",
+    "pack",
+    "row",
+    "batch",
+    "short",
+    "long",
+    "answer",
+    "question",
+    "loss",
+    "train",
+]
 
 
 def chat_tokenizer() -> PreTrainedTokenizerFast:
