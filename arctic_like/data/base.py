@@ -265,12 +265,11 @@ class DataFactory(Registrable, CallbackMixin):
                     num_proc=num_proc,
                     new_fingerprint=f"{tag}-tok",
                 )
-                shaped = tokenized.map(
+                shaped = tokenized.map(  # in one process: packing depends on which rows share a batch
                     shape,
                     batched=True,
                     batch_size=10_000,
                     remove_columns=tokenized.column_names,
-                    num_proc=procs(self.num_proc, tokenized) if len(tokenized) > 10_000 else None,
                     new_fingerprint=f"{tag}-shape",
                 )
                 out[split] = shaped.filter(_has_target, num_proc=num_proc, new_fingerprint=f"{tag}-filter")

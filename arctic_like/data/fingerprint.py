@@ -183,6 +183,8 @@ def class_fingerprint(cls: type, _seen: set[int] | None = None) -> Any:
                 name.startswith("_") and not code  # bookkeeping (the callback plan, abc caches)
             ):
                 continue
+            if inspect.isfunction(member) and _library(inspect.unwrap(member)) is not None:
+                continue  # an inherited library method (an event dispatcher the mixin put here)
             body.append([name, _member_fingerprint(member, seen)])
         parts.append([klass.__qualname__, body])
     return parts

@@ -79,6 +79,24 @@ def test_a_callback_that_cannot_be_fingerprinted_bypasses_the_cache(tmp_path, ca
     assert len(train.dataset) > 0 and not (tmp_path / "out" / "data-cache").exists()
 
 
+def test_a_source_without_fingerprint_bypasses_the_cache(tmp_path, caplog):
+    from arctic_like import registry
+    from arctic_like.data import AdditionSource
+
+    class Unkeyed(AdditionSource):
+        name = "unkeyed-addition"
+
+        def fingerprint(self):
+            return None
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="arctic_like.data"):
+            assert factory(tmp_path, sources=[{**ADDITION, "type": "unkeyed-addition"}]).cache_key() is None
+        assert "processed-data cache not used: the 'unkeyed-addition' task has no fingerprint" in caplog.text
+    finally:
+        registry.unregister(Unkeyed)
+
+
 def test_file_content_change_with_the_same_size_and_mtime_is_seen(tmp_path):
     path = write_jsonl(tmp_path / "data.jsonl", [{"text": f"aaaa {i}"} for i in range(8)])
     stat = path.stat()

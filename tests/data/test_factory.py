@@ -409,6 +409,16 @@ def test_chat_data_through_the_sft_and_causal_factories(tmp_path):
     assert masked.mask_prompt is True and IGNORE_INDEX in masked()[0].dataset[0]["labels"]
 
 
+def test_raw_texts_of_chat_rows_are_their_roles_and_contents(tmp_path):
+    path = write_jsonl(tmp_path / "chat.jsonl", chats(2))
+    factory = SFTDataFactory(fake_trainer(tmp_path), SFTDataConfig(sources=[str(path)]))
+    assert list(factory.raw_texts()) == [
+        text
+        for i in range(2)
+        for text in ("system", "be brief", "user", f"question {i}?", "assistant", f"answer {i}")
+    ]
+
+
 def test_chat_data_with_a_tokenizer_without_template(tmp_path):
     path = write_jsonl(tmp_path / "chat.jsonl", chats(4))
     factory = SFTDataFactory(fake_trainer(tmp_path), SFTDataConfig(sources=[str(path)], use_cache=False))

@@ -92,10 +92,18 @@ def per_document_losses(model, batch):
     return out
 
 
+@pytest.fixture(scope="module")
+def batches(tmp_path_factory):
+    """The same length-skewed chats, packed and padded."""
+    folder = tmp_path_factory.mktemp("packing")
+    trainer, packed = sft_batches(folder / "packed", packing=True)
+    _, padded = sft_batches(folder / "padded", packing=False)
+    return trainer, packed, padded
+
+
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
-def test_packed_batch_gives_the_same_per_token_loss_as_unpacked(tmp_path, attention):
-    trainer, packed = sft_batches(tmp_path / "packed", packing=True)
-    _, padded = sft_batches(tmp_path / "padded", packing=False)
+def test_packed_batch_gives_the_same_per_token_loss_as_unpacked(batches, attention):
+    trainer, packed, padded = batches
     assert packed["input_ids"].shape[0] < padded["input_ids"].shape[0]  # documents do share rows
     torch.manual_seed(0)
     config = HFModelConfig(

@@ -160,6 +160,11 @@ def test_malformed_messages_are_errors(tmp_path):
     path = write_jsonl(tmp_path / "chat.jsonl", [{"messages": [{"content": "no role"}]}])
     with pytest.raises(ValueError, match=r"every turn in `messages` needs a `role` and a `content`"):
         rows(tmp_path, str(path))
+    write_jsonl(path, [{"messages": "hello"}])
+    with pytest.raises(
+        ValueError, match=r"`messages` must be a list of \{role, content\} turns, got 'hello'"
+    ):
+        rows(tmp_path, str(path))
     write_jsonl(path, [{"messages": [{"role": "user", "content": [{"type": "image"}]}]}])
     with pytest.raises(ValueError, match=r"a message's content must be a string \(or a list of text parts\)"):
         rows(tmp_path, str(path))
@@ -395,6 +400,10 @@ def test_source_shorthand_in_data_config(tmp_path):
         DataConfig(sources=["data.txt"])
     with pytest.raises(ValidationError, match=r"sources\.0\.type"):
         DataConfig(sources=[{"type": "mnist"}])
+    with pytest.raises(ValidationError, match=r"a data source must be a mapping with a `type`.*got 42"):
+        DataConfig(sources=[42])
+    with pytest.raises(ValidationError, match=r"name_or_path is empty; write a dataset name like org/name"):
+        DataConfig(sources=[{"type": "huggingface", "name_or_path": " "}])
 
 
 # ---- limits and mixing -------------------------------------------------------------------------------------
