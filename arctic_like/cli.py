@@ -425,7 +425,8 @@ def cmd_process_data(args: argparse.Namespace) -> int:
     )
     host.tokenizer = host.tokenizer_factory()
     factory = host.data_factory
-    cache = factory.cache_dir() / factory.cache_key() if config.data.use_cache else None
+    key = factory.cache_key() if config.data.use_cache else None
+    cache = factory.cache_dir() / key if key is not None else None
     cached = cache is not None and cache.exists()
     train_loader, eval_loader = factory()
     lines = [
@@ -439,8 +440,10 @@ def cmd_process_data(args: argparse.Namespace) -> int:
         dataset = loader.dataset
         tokens = sum(len(ids) for ids in dataset["input_ids"]) if "input_ids" in dataset.column_names else 0
         lines.append(f"{split}: {len(dataset)} examples, {tokens} tokens, {len(loader)} batches per epoch")
-    if cache is None:
+    if not config.data.use_cache:
         lines.append("cache: off (data.use_cache: false)")
+    elif cache is None:
+        lines.append("cache: not used (a data callback or source has no fingerprint; see the warning)")
     else:
         lines.append(f"cache: {cache} ({'reused' if cached else 'written'})")
     print("\n".join(lines))

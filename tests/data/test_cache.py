@@ -259,3 +259,24 @@ def test_the_key_is_the_same_in_another_process(tmp_path, monkeypatch):
     namespace: dict = {}
     exec(script.replace("print(factory.cache_key())", "key = factory.cache_key()"), namespace)
     assert len(namespace["key"]) == 32 and there.stdout.split()[-1] == namespace["key"]
+
+
+def test_process_data_command_says_when_the_cache_is_not_used(tmp_path, monkeypatch, capsys):
+    from arctic_like.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "locked.py").write_text(
+        "import threading\n\nfrom arctic_like.data import CausalDataFactory\n\nLOCK = threading.Lock()\n\n\n"
+        "class Locked(CausalDataFactory):\n"
+        '    name = "locked"\n\n'
+        "    def post_load_callback(self, dataset):\n"
+        "        with LOCK:\n"
+        "            return dataset\n"
+    )
+    (tmp_path / "recipe.yaml").write_text(
+        "code: locked.py\ntokenizer: char\n"
+        "data: {type: locked, packing: false, sources: [{type: addition, num_samples: 16}]}\n"
+        "model: {config: {model_type: llama, hidden_size: 16}}\n"
+    )
+    assert main(["process-data", "recipe.yaml"]) == 0
+    assert "cache: not used (a data callback or source has no fingerprint" in capsys.readouterr().out
