@@ -13,7 +13,7 @@ from arctic_like.data.formats import (
     row_features,
 )
 from arctic_like.data.packing import collate, pack_documents
-from arctic_like.data.source import DataSource
+from arctic_like.data.source import DataSource, rows_to_dataset
 from arctic_like.data.sources import (
     CallableSource,
     CallableSourceConfig,
@@ -75,5 +75,6 @@ __all__ = [
     "pack_documents",
     "register_format",
     "row_features",
+    "rows_to_dataset",
     "tokenizer_framing",
 ]
