@@ -118,6 +118,10 @@ def value_fingerprint(value: Any, _seen: set[int] | None = None) -> Any:
         return class_fingerprint(value, seen)
     if callable(value):
         return callable_fingerprint(value, seen)
+    return _pickled(value)
+
+
+def _pickled(value: Any) -> list[str]:
     try:
         return ["pickle", type(value).__qualname__, hashlib.blake2b(pickle.dumps(value)).hexdigest()]
     except Exception as error:
@@ -144,6 +148,11 @@ def _function_fingerprint(fn: types.FunctionType, seen: set[int]) -> list[Any]:
     return [f"{fn.__module__}.{fn.__qualname__}", _code_fingerprint(code), closure, global_values, defaults]
 
 
+def _state(obj: Any) -> Any:
+    """An object's attributes, or the object itself (pickled) when it has no ``__dict__``."""
+    return vars(obj) if hasattr(obj, "__dict__") else obj
+
+
 def callable_fingerprint(fn: Callable[..., Any], _seen: set[int] | None = None) -> Any:
     """What a callback computes: its qualified name and compiled code, closure and referenced global values;
     for ``functools.partial``, the function and its arguments; for a callable object, its class and state."""
@@ -158,14 +167,22 @@ def callable_fingerprint(fn: Callable[..., Any], _seen: set[int] | None = None) 
             value_fingerprint((fn.args, fn.keywords), seen),
         ]
     if isinstance(fn, types.MethodType):
-        return ["method", callable_fingerprint(fn.__func__, seen), type(fn.__self__).__qualname__]
+        owner = fn.__self__
+        # A factory's or source's own state is its config, already in the key; other objects count whole.
+        state = None if hasattr(type(owner), "_al_plan") or isinstance(owner, type) else _state(owner)
+        return [
+            "method",
+            callable_fingerprint(fn.__func__, seen),
+            class_fingerprint(type(owner), seen),
+            value_fingerprint(state, seen),
+        ]
     if isinstance(fn, types.FunctionType):
         return _function_fingerprint(fn, seen)
     if isinstance(fn, types.BuiltinFunctionType | types.BuiltinMethodType):
         return ["builtin", getattr(fn, "__module__", None), fn.__qualname__]
-    if callable(fn) and hasattr(fn, "__dict__"):
+    if hasattr(fn, "__dict__"):
         return ["object", class_fingerprint(type(fn), seen), value_fingerprint(vars(fn), seen)]
-    raise Unfingerprintable(f"the callable {fn!r} has no code or state to fingerprint")
+    return _pickled(fn)
 
 
 def class_fingerprint(cls: type, _seen: set[int] | None = None) -> Any:

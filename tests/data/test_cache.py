@@ -280,3 +280,32 @@ def test_process_data_command_says_when_the_cache_is_not_used(tmp_path, monkeypa
     )
     assert main(["process-data", "recipe.yaml"]) == 0
     assert "cache: not used (a data callback or source has no fingerprint" in capsys.readouterr().out
+
+
+class MinLength:
+    """A callable-object callback: its state is part of its fingerprint."""
+
+    def __init__(self, length):
+        self.length = length
+
+    def __call__(self, owner, dataset):
+        return dataset.filter(lambda row: len(row["text"]) >= self.length)
+
+
+def drop_below(owner, dataset, length=2):
+    return dataset.filter(lambda row: len(row["text"]) >= length)
+
+
+def test_fingerprints_of_callables_follow_their_code_and_state():
+    import functools
+    import operator
+
+    from arctic_like.data.fingerprint import callable_fingerprint
+
+    assert callable_fingerprint(MinLength(2)) == callable_fingerprint(MinLength(2))
+    assert callable_fingerprint(MinLength(2)) != callable_fingerprint(MinLength(3))
+    assert callable_fingerprint(functools.partial(drop_below, length=2)) != callable_fingerprint(
+        functools.partial(drop_below, length=3)
+    )
+    assert callable_fingerprint(operator.itemgetter("a")) != callable_fingerprint(operator.itemgetter("b"))
+    assert callable_fingerprint(MinLength(2).__call__) != callable_fingerprint(MinLength(3).__call__)
