@@ -38,14 +38,20 @@ def free_port() -> int:
 
 
 def tiny_recipe(output_dir: Path, **overrides: Any) -> dict[str, Any]:
-    """A recipe for the probe trainer: a 2-layer Llama of width 32 on addition problems, a few steps."""
+    """A recipe for the probe trainer: a 2-layer Llama of width 32 on string reversal, a few steps.
+
+    Every problem has the same length, so every packed row holds the same number of targets and the mean loss
+    of 2 ranks x 1 row equals the mean over one batch of 2 rows (documents are packed whole, 3 or 4 to a row
+    whether or not the tokenizer adds a bos token; 408 problems fill every row)."""
     recipe: dict[str, Any] = {
         "type": "probe",
         "code": str(PROBE_FILE),
         "seed": 7,
         "tokenizer": {"type": "char"},
         "data": {
-            "sources": [{"type": "addition", "num_samples": 400, "eval_samples": 0}],
+            "sources": [
+                {"type": "reverse", "min_length": 3, "max_length": 3, "num_samples": 408, "eval_samples": 0}
+            ],
             "max_length": 32,
             "packing": True,
         },
