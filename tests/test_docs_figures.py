@@ -44,5 +44,7 @@ def test_recordings_say_how_they_were_made_and_parse():
     assert demo["first_log"].startswith("step 50/1000 ") and "tokens_per_second=" in demo["first_log"]
     rows = figures.dispatch_rows(figures.Recording.read("dispatch"))
     assert len(rows) == 17 and rows["plain method"][1] == 1.0
+    packing = figures.packing_figures(figures.Recording.read("packing"))
+    assert packing["ratio"] > 0 and packing["loss_difference"] < 1e-5 and packing["num_proc_speedup"] > 0
     runs = figures.overhead_runs(figures.Recording.read("overhead"))
     assert len(runs) == figures.OVERHEAD_RUNS and all(set(r) == {"hand", "arctic_like", "hf"} for r in runs)
