@@ -28,7 +28,10 @@ def _data(trainer: Any) -> str:
     factory = trainer.data_factory
     if not getattr(config, "use_cache", False):
         return text + "; cache off"
-    cache = Path(factory.cache_dir()) / factory.cache_key()
+    key = factory.cache_key()
+    if key is None:
+        return text + "; cache not used (a data callback or source has no fingerprint)"
+    cache = Path(factory.cache_dir()) / key
     state = "reused" if cache.exists() else "written when training starts"
     return f"{text}; cache {cache} ({state})"
 

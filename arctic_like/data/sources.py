@@ -4,6 +4,8 @@ and Python functions. (The synthetic tasks are in :mod:`arctic_like.data.synthet
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,9 +90,74 @@ class FileSource(DataSource):
             )
         # A cache of its own per content: datasets' cache keys local files by size and mtime only.
         cache_dir = Path(datasets.config.HF_DATASETS_CACHE) / "arctic_like-files" / path_fingerprint(path)
-        return datasets.load_dataset(
-            self.builder, data_files=str(path), split="train", cache_dir=str(cache_dir)
-        )
+        try:
+            with _datasets_quiet():  # a parse error is reported below, naming the file and line
+                return datasets.load_dataset(
+                    self.builder, data_files=str(path), split="train", cache_dir=str(cache_dir)
+                )
+        except Exception as error:  # the file could not be parsed: say where
+            raise ValueError(_unreadable(path, self.config.type, error)) from error
+
+    def normalize(self, dataset: datasets.Dataset) -> datasets.Dataset:
+        try:
+            return super().normalize(dataset)
+        except UnicodeDecodeError as error:  # pyarrow reads bytes that are not UTF-8 without complaint
+            raise ValueError(_unreadable(self.config.path, self.config.type, error)) from error
+
+
+@contextlib.contextmanager
+def _datasets_quiet() -> Iterator[None]:
+    """Silence the `datasets` logger (it logs a parse error before raising it)."""
+    log = logging.getLogger("datasets")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def _unreadable(path: Path, kind: str, error: Exception) -> str:
+    """Why `datasets` could not read a data file, naming the file (and for JSON lines the first bad line)."""
+    where = f"data source {str(path)!r}"
+    if not path.is_file():
+        return f"{where} cannot be read ({type(error).__name__}: {error}). Fix: check data.sources."
+    if path.stat().st_size == 0:
+        return f"{where} is empty. Fix: add examples, or remove it from data.sources."
+    if kind == "jsonl":
+        try:
+            problem = _first_bad_line(path)
+        except OSError as os_error:
+            return f"{where} cannot be read ({os_error.strerror or os_error}). Fix: check its permissions."
+        except UnicodeDecodeError as decode_error:
+            return f"{where} is not UTF-8 text ({decode_error.reason}). Fix: save it as UTF-8."
+        if problem is not None:
+            return f"{where}, {problem}"
+    cause = error.__cause__ or error
+    first_line = (str(cause).splitlines() or [""])[0]
+    return (
+        f"{where} cannot be read as {kind}: {type(cause).__name__}: {first_line}. "
+        f"Fix: check the file, or its type ({kind}) in data.sources."
+    )
+
+
+def _first_bad_line(path: Path) -> str | None:
+    """What is wrong with the first line of a JSON-lines file that is not a JSON object (or the whole file
+    when it has only blank lines); None if every line is fine."""
+    with open(path, encoding="utf-8") as f:
+        seen = False
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            seen = True
+            try:
+                row = json.loads(line)
+            except ValueError as error:
+                return f"line {number}: not valid JSON ({error}). Fix: write one JSON object per line."
+            if not isinstance(row, dict):
+                kind = type(row).__name__
+                return f"line {number}: a {kind}, not a JSON object. Fix: write one JSON object per line."
+    return None if seen else "has only blank lines. Fix: add examples, or remove it from data.sources."
 
 
 class JSONLSource(FileSource):
@@ -288,7 +355,8 @@ class CallableSource(DataSource):
             return import_object(self.config.function)
         except ImportError as error:
             raise ValueError(
-                f"cannot import data source function {self.config.function!r}: {error}"
+                f"cannot import data source function {self.config.function!r}: {error}. Fix: write it as "
+                "package.module:function, importable from here (a recipe's code: files are)."
             ) from error
 
     def load(self, config: CallableSourceConfig, split: str) -> datasets.Dataset:

@@ -483,8 +483,8 @@ DATA_FILES = [
     ),
     Case(
         "jsonl-without-text",
-        r"data source '.*other\.jsonl' has columns \['body'\] but neither a text column 'text'.*Fix: set"
-        r" text_field",
+        r"data source '.*other\.jsonl' has columns \['body'\] but none of the row columns .*Fix: map them"
+        r" with column_mapping",
         data("other.jsonl"),
         files={"other.jsonl": '{"body": "1+1=2"}\n'},
     ),
