@@ -261,7 +261,7 @@ def test_the_key_is_the_same_in_another_process(tmp_path, monkeypatch):
     assert len(namespace["key"]) == 32 and there.stdout.split()[-1] == namespace["key"]
 
 
-def test_process_data_command_says_when_the_cache_is_not_used(tmp_path, monkeypatch, capsys):
+def test_process_data_and_the_plan_say_when_the_cache_is_not_used(tmp_path, monkeypatch, capsys):
     from arctic_like.cli import main
 
     monkeypatch.chdir(tmp_path)
@@ -276,10 +276,12 @@ def test_process_data_command_says_when_the_cache_is_not_used(tmp_path, monkeypa
     (tmp_path / "recipe.yaml").write_text(
         "code: locked.py\ntokenizer: char\n"
         "data: {type: locked, packing: false, sources: [{type: addition, num_samples: 16}]}\n"
-        "model: {config: {model_type: llama, hidden_size: 16}}\n"
+        "model: {config: {model_type: llama, hidden_size: 16, num_attention_heads: 2}}\n"
     )
     assert main(["process-data", "recipe.yaml"]) == 0
     assert "cache: not used (a data callback or source has no fingerprint" in capsys.readouterr().out
+    assert main(["train", "recipe.yaml", "--dry-run"]) == 0
+    assert "cache not used (a data callback or source has no fingerprint)" in capsys.readouterr().out
 
 
 class MinLength:
