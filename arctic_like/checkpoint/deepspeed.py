@@ -18,7 +18,7 @@ import yaml
 from arctic_like.checkpoint.base import CheckpointEngine
 from arctic_like.checkpoint.config import CheckpointEngineConfig
 from arctic_like.checkpoint.errors import CheckpointError
-from arctic_like.checkpoint.huggingface import export_pretrained
+from arctic_like.checkpoint.huggingface import export_pretrained, save_tokenizer
 from arctic_like.checkpoint.state import barrier, load_torch_file, rng_state, set_rng_state
 from arctic_like.checkpoint.torch_engine import (
     RECIPE_FILE,
@@ -51,7 +51,7 @@ def export_deepspeed_checkpoint(
         state_dict = get_fp32_state_dict_from_zero_checkpoint(str(checkpoint), tag=TAG)
         model.save_pretrained(str(directory), state_dict=state_dict, safe_serialization=True)
         if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
-            tokenizer.save_pretrained(str(directory))
+            save_tokenizer(tokenizer, directory)
     else:
         export_pretrained(model, tokenizer, directory)
 

@@ -7,6 +7,7 @@ the partitioned parameters are gathered for the export.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,48 @@ from arctic_like.checkpoint.errors import CheckpointError
 from arctic_like.checkpoint.state import unwrap_model
 
 
+def _adds(tokenizer: Any) -> tuple[bool, bool]:
+    """(bos, eos): whether ``tokenizer`` puts its bos / eos token around a text by itself."""
+    plain = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a")["input_ids"]
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    adds_bos = bos is not None and len(full) > len(plain) and full[0] == bos
+    adds_eos = eos is not None and len(full) > len(plain) and full[-1] == eos
+    return adds_bos, adds_eos
+
+
+def save_tokenizer(tokenizer: Any, directory: Path) -> None:
+    """``tokenizer.save_pretrained(directory)`` in the standard form every transformers version loads.
+
+    The chat template goes into ``tokenizer_config.json`` (older versions do not read a separate
+    ``chat_template.jinja``). A generic fast tokenizer is written as ``PreTrainedTokenizerFast`` (the name
+    transformers 4.x knows) with ``add_bos_token``/``add_eos_token`` stating what its ``tokenizer.json``
+    post-processor does, so the reloaded wrapper reports what it does.
+    """
+    tokenizer.save_pretrained(str(directory), save_jinja_files=False)
+    config_file = directory / "tokenizer_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    if config.get("tokenizer_class") not in ("TokenizersBackend", "PreTrainedTokenizerFast"):
+        return
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config["add_bos_token"], config["add_eos_token"] = _adds(tokenizer)
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", "utf-8")
+
+
 def export_pretrained(model: torch.nn.Module, tokenizer: Any, directory: Path) -> None:
-    """Write `model` (and `tokenizer`, if any) with `save_pretrained` into `directory`."""
-    model.save_pretrained(str(directory), safe_serialization=True)
+    """Write `model` (and `tokenizer`, if any) with `save_pretrained` into `directory`, ready for generation:
+    the exported config has `use_cache` on even when training turned it off for gradient checkpointing."""
+    config = getattr(model, "config", None)
+    use_cache = getattr(config, "use_cache", None)
+    if use_cache is False:
+        config.use_cache = True
+    try:
+        model.save_pretrained(str(directory), safe_serialization=True)
+    finally:
+        if use_cache is False:
+            config.use_cache = False
     if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):
-        tokenizer.save_pretrained(str(directory))
+        save_tokenizer(tokenizer, directory)
 
 
 def load_pretrained_weights(model: torch.nn.Module, directory: Path) -> None:

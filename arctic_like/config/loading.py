@@ -334,7 +334,7 @@ def _fix_hint(error: Mapping[str, Any], root: type[BaseModel], trainer_cls: type
         return ""
     if kind.startswith("literal_error"):
         return "Fix: use one of the allowed values."
-    return "Fix: correct this value."
+    return "" if "Fix:" in error["msg"] else "Fix: correct this value."
 
 
 def _clean_loc(loc: Iterable[Key], raw: Any) -> tuple[Key, ...]:
@@ -377,7 +377,7 @@ def _format_errors(
         msg = e["msg"].removeprefix("Value error, ")
         hint = "" if "Fix:" in msg else _fix_hint({**e, "loc": loc}, root, trainer_cls, raw)
         where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
-        items.append(f"{where}{path}: {msg}. {hint}".rstrip())
+        items.append(f"{where}{path}: {msg.rstrip('.')}. {hint}".rstrip())
         if first_path is None:
             first_line, first_path = line, path
     count = len(items)

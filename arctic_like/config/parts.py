@@ -67,6 +67,11 @@ class TokenizerConfig(PartConfig):
 class ModelConfig(PartConfig):
     """Base config of a :class:`~arctic_like.model.ModelFactory`."""
 
+    def tokenizer_defaults(self) -> dict[str, Any]:
+        """The tokenizer section this model implies when the recipe gives no tokenizer ``type`` (``{}``:
+        none); e.g. the model's own tokenizer for a model loaded from a path."""
+        return {}
+
 
 class OptimizerConfig(PartConfig):
     """Base config of an :class:`~arctic_like.optimizer.OptimizerFactory`."""

@@ -16,7 +16,9 @@ the recipe gives no ``type:`` (the *class attribute*)::
 
 A hint may be a union (``model_factory: HFModelFactory | MyModelFactory``) to allow only those classes (and
 their subclasses); without a class attribute, the first union member that has a ``name`` is the default.
-Subclasses inherit and may override both. A part's ``type: <name>`` is looked up in the registry among the
+Subclasses inherit and may override both. ArcticTraining's way, a hint with no assignment in a subclass
+(``model_factory: MyModelFactory``), makes that class the default unless the inherited class attribute is
+one of the hinted classes. A part's ``type: <name>`` is looked up in the registry among the
 subclasses of the allowed classes; the chosen factory's ``config`` class attribute validates that part of the
 recipe.
 
@@ -203,7 +205,8 @@ def factory_choice(trainer_cls: type | None, part: str) -> tuple[tuple[type, ...
     for slot in slots if trainer_cls is not None else ():
         allowed = _hint_classes(trainer_cls, slot)
         value = getattr(trainer_cls, slot, None)
-        if isinstance(value, type):
+        # A bare hint (``model_factory: MyModelFactory``) overrides an inherited default it does not allow.
+        if isinstance(value, type) and (not allowed or issubclass(value, tuple(allowed))):
             default = value
         if allowed or default is not None:
             break
@@ -214,8 +217,9 @@ def factory_choice(trainer_cls: type | None, part: str) -> tuple[tuple[type, ...
             if default is None:
                 raise
             allowed = [default]
-    if default is None:
-        default = next((c for c in allowed if "name" in c.__dict__), None)
+    if default is None:  # the first allowed class with a name of its own, else with an inherited one
+        named = [c for c in allowed if "name" in c.__dict__] + [c for c in allowed if hasattr(c, "name")]
+        default = named[0] if named else None
     return tuple(allowed), default
 
 
@@ -236,6 +240,10 @@ def resolve_factory(trainer_cls: type | None, part: str, type_name: str | None) 
             return registry.get(base, type_name)
         except registry.RegistryError as error:
             errors.append(error)
+    if default is not None and getattr(default, "name", None) == type_name:
+        return (
+            default  # a default that inherits its name (so is not registered under it) is still the default
+        )
     if len(allowed) == 1:
         raise errors[0]
     available = sorted({n for a in allowed for n in registry.names(a)})
@@ -289,15 +297,29 @@ def _validate_part(trainer_cls: type | None, part: str, value: Any) -> PartConfi
     return config_cls.model_validate(data)
 
 
+def _tokenizer_from_model(trainer_cls: type, value: Any, model: Any) -> Any:
+    """Without a tokenizer ``type``, the tokenizer the model names (``ModelConfig.tokenizer_defaults()``, e.g.
+    the model's own ``name_or_path``) fills the tokenizer section."""
+    defaults = model.tokenizer_defaults() if isinstance(model, ModelConfig) else {}
+    given = {} if value is None else value
+    if not defaults or not isinstance(given, dict) or given.get("type") not in (None, defaults["type"]):
+        return value
+    try:
+        resolve_factory(trainer_cls, "tokenizer", defaults["type"])
+    except (registry.RegistryError, ImportError):
+        return value  # this trainer does not take that kind of tokenizer: keep its own default
+    return {**defaults, **given, "type": defaults["type"]}
+
+
 class TrainerConfig(BaseConfig):
     """The whole recipe. ``code`` is imported first, then ``type`` picks the trainer, whose type hints pick
     the factory (and so the config class) of each part."""
 
     code: list[Path] = Field(default_factory=list)
     type: str = "causal"
+    model: SerializeAsAny[ModelConfig] = Field(default_factory=dict, validate_default=True)
     tokenizer: SerializeAsAny[TokenizerConfig] = Field(default_factory=dict, validate_default=True)
     data: SerializeAsAny[DataConfig] = Field(default_factory=dict, validate_default=True)
-    model: SerializeAsAny[ModelConfig] = Field(default_factory=dict, validate_default=True)
     optimizer: SerializeAsAny[OptimizerConfig] = Field(default_factory=dict, validate_default=True)
     scheduler: SerializeAsAny[SchedulerConfig] = Field(default_factory=dict, validate_default=True)
     engine: Literal["torch", "deepspeed"] = "torch"
@@ -370,6 +392,8 @@ class TrainerConfig(BaseConfig):
         trainer_cls = _trainer_or_none(info.data.get("type"))
         if trainer_cls is None:
             return PARTS[info.field_name][2].model_construct()
+        if info.field_name == "tokenizer":
+            value = _tokenizer_from_model(trainer_cls, value, info.data.get("model"))
         return _validate_part(trainer_cls, info.field_name, value)
 
     @field_validator("checkpoint", mode="before")

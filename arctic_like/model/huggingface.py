@@ -1,29 +1,42 @@
 """`huggingface` model factory: ``AutoModelForCausalLM`` from a local path or from a config dict.
 
-``model: {type: huggingface, name_or_path: ./my-model}`` loads saved weights; ``model: {type: huggingface,
-config: {model_type: llama, hidden_size: 64, ...}}`` builds a fresh model with ``from_config``. The vocabulary
-size (for a config dict; a saved model's embeddings are grown when the tokenizer is larger) and the
-pad/bos/eos ids are taken from the trainer's tokenizer when there is one.
+``model: {type: huggingface, name_or_path: ./my-model}`` loads saved weights (the path is relative to the
+recipe); ``model: {type: huggingface, config: {model_type: llama, hidden_size: 64, ...}}`` builds a fresh
+model with ``from_config``. A config dict is checked when the recipe is validated, before anything is built or
+written: unknown keys and model types are errors, and so is an architecture too large to train in memory.
+
+A fresh model takes its vocabulary size and pad/bos/eos ids from the trainer's tokenizer. A loaded model must
+match its tokenizer: a tokenizer with more tokens than the model has embeddings, or with other bos/eos/pad ids
+than the model's config declares, is an error unless ``resize_token_embeddings`` asks to adapt the model.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
-from arctic_like.config.parts import ModelConfig, resolve_recipe_path
+from arctic_like.config.parts import ModelConfig
+from arctic_like.model.architecture import (
+    TRAINING_COPIES,
+    available_memory,
+    build_config,
+    count_parameters,
+    format_bytes,
+    training_memory,
+)
 from arctic_like.model.base import ModelFactory
+from arctic_like.pretrained import load_failure, resolve_pretrained
 
-__all__ = ["DTYPES", "HFModelConfig", "HFModelFactory"]
+__all__ = ["DTYPES", "SPECIAL_TOKEN_IDS", "HFModelConfig", "HFModelFactory"]
 
 logger = logging.getLogger("arctic_like.model")
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+SPECIAL_TOKEN_IDS = ("pad_token_id", "bos_token_id", "eos_token_id")
 
 
 class HFModelConfig(ModelConfig):
@@ -35,11 +48,28 @@ class HFModelConfig(ModelConfig):
     gradient_checkpointing: bool = False
     attn_implementation: str | None = None
     vocab_from_tokenizer: bool = True
-    """Set ``vocab_size`` and the special token ids from the trainer's tokenizer."""
+    """Give a model built from ``config`` the tokenizer's vocabulary size (its pad/bos/eos ids always are the
+    tokenizer's unless ``config`` sets them)."""
+    resize_token_embeddings: bool = False
+    """Let a loaded model take a different tokenizer: grow its embeddings and adopt the tokenizer's ids."""
+    check_memory: bool = True
+    """Refuse a ``config`` whose weights, gradients and Adam state would not fit in memory."""
     trust_remote_code: bool = False
 
+    @field_validator("name_or_path")
+    @classmethod
+    def _resolve_path(cls, value: str | None) -> str | None:
+        return None if value is None else resolve_pretrained(value, "model.name_or_path")
+
+    @field_validator("config")
+    @classmethod
+    def _check_config(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and "model_type" in value:
+            build_config(value)
+        return value
+
     @model_validator(mode="after")
-    def _one_source(self) -> HFModelConfig:
+    def _one_source_that_fits(self) -> HFModelConfig:
         if (self.name_or_path is None) == (self.config is None):
             raise ValueError(
                 "give exactly one of name_or_path (a saved model) and config "
@@ -47,7 +77,48 @@ class HFModelConfig(ModelConfig):
             )
         if self.config is not None and "model_type" not in self.config:
             raise ValueError("model.config needs model_type (e.g. llama, gpt2)")
+        if self.config is not None and self.check_memory:
+            self._check_fits_in_memory()
         return self
+
+    def _check_fits_in_memory(self) -> None:
+        assert self.config is not None
+        parameters = count_parameters(build_config(self.config))
+        needed = training_memory(parameters, DTYPES[self.dtype])
+        limit, where = available_memory()
+        if needed > limit:
+            raise ValueError(
+                f"model.config describes a {parameters / 1e9:.2f}B-parameter {self.config['model_type']} "
+                f"model; training it needs about {format_bytes(needed)} ({self.dtype} weights, gradients and "
+                f"Adam's two moments: {TRAINING_COPIES} copies), more than the {format_bytes(limit)} of "
+                f"{where}. Fix: check model.config (a key left out falls back to the type's default size), "
+                f"choose a smaller architecture, or set model.check_memory: false when the run shards or "
+                f"offloads its state (DeepSpeed ZeRO)."
+            )
+
+    def tokenizer_defaults(self) -> dict[str, Any]:
+        """A loaded model's tokenizer is, by default, the one saved with it."""
+        if self.name_or_path is None:
+            return {}
+        return {"type": "huggingface", "name_or_path": self.name_or_path}
+
+    def describe(self) -> str:
+        """Where the model comes from, for messages."""
+        return repr(self.name_or_path) if self.name_or_path is not None else "built from model.config"
+
+
+def _describe_tokenizer(tokenizer: Any, trainer: Any) -> str:
+    if getattr(tokenizer, "name_or_path", ""):
+        return repr(tokenizer.name_or_path)
+    kind = getattr(getattr(getattr(trainer, "config", None), "tokenizer", None), "type", None)
+    return f"the {kind!r} tokenizer trained in-process" if kind else "the run's tokenizer"
+
+
+def _same_id(model_value: Any, tokenizer_value: int) -> bool:
+    """Model configs may list several eos ids (Llama 3); the tokenizer's must be one of them."""
+    if isinstance(model_value, list | tuple):
+        return tokenizer_value in model_value
+    return model_value == tokenizer_value
 
 
 class HFModelFactory(ModelFactory):
@@ -56,40 +127,72 @@ class HFModelFactory(ModelFactory):
     name = "huggingface"
     config = HFModelConfig
 
-    def _source(self) -> str:
-        assert self.config.name_or_path is not None
-        local = resolve_recipe_path(Path(self.config.name_or_path))
-        return str(local) if local.exists() else self.config.name_or_path
+    @property
+    def tokenizer(self) -> Any:
+        return getattr(self.trainer, "tokenizer", None)
 
     def create_config(self) -> PretrainedConfig:
         cfg = self.config
         if cfg.config is not None:
-            options = dict(cfg.config)
-            model_type = options.pop("model_type")
-            try:
-                model_config = AutoConfig.for_model(model_type, **options)
-            except ValueError as error:
-                raise ValueError(f"model.config: {error}") from error
+            model_config = build_config(cfg.config)
+            if self.tokenizer is not None:
+                if cfg.vocab_from_tokenizer:
+                    model_config.vocab_size = len(self.tokenizer)
+                self._adopt_special_ids(model_config, keep=set(cfg.config))
         else:
+            assert cfg.name_or_path is not None
             try:
                 model_config = AutoConfig.from_pretrained(
-                    self._source(), trust_remote_code=cfg.trust_remote_code
+                    cfg.name_or_path, trust_remote_code=cfg.trust_remote_code
                 )
             except (OSError, ValueError) as error:
-                raise ValueError(
-                    f"cannot load a model config from {cfg.name_or_path!r}: {error}. "
-                    f"Fix: point model.name_or_path at a directory written by save_pretrained(), "
-                    f"or give model.config."
-                ) from error
-        tokenizer = getattr(self.trainer, "tokenizer", None)
-        if cfg.vocab_from_tokenizer and tokenizer is not None:
-            if cfg.config is not None:
-                model_config.vocab_size = len(tokenizer)
-            for attr in ("pad_token_id", "bos_token_id", "eos_token_id"):
-                value = getattr(tokenizer, attr, None)
-                if value is not None:
-                    setattr(model_config, attr, value)
+                raise load_failure(cfg.name_or_path, "model", "model.name_or_path", error) from error
+        if self.tokenizer is not None:
+            self._check_tokenizer(model_config)
         return model_config
+
+    def _adopt_special_ids(self, model_config: PretrainedConfig, keep: set[str] = frozenset()) -> None:
+        """Give ``model_config`` the tokenizer's pad/bos/eos ids, except those named in ``keep``."""
+        for attr in SPECIAL_TOKEN_IDS:
+            value = getattr(self.tokenizer, attr, None)
+            if value is not None and attr not in keep:
+                setattr(model_config, attr, value)
+
+    def _check_tokenizer(self, model_config: PretrainedConfig) -> None:
+        """A tokenizer the model cannot use is an error naming both (or, when asked, the model adapts)."""
+        tokenizer, cfg = self.tokenizer, self.config
+        problems = []
+        vocab_size = getattr(model_config, "vocab_size", None)
+        if vocab_size is not None and len(tokenizer) > vocab_size:
+            problems.append(
+                f"the tokenizer has {len(tokenizer)} tokens but the model has embeddings for {vocab_size}"
+            )
+        for attr in SPECIAL_TOKEN_IDS:
+            ours, theirs = getattr(model_config, attr, None), getattr(tokenizer, attr, None)
+            if theirs is None:
+                continue
+            if ours is None:  # the model does not say (e.g. no pad token): take the tokenizer's
+                setattr(model_config, attr, theirs)
+            elif not _same_id(ours, theirs):
+                problems.append(f"the tokenizer's {attr} is {theirs} but the model's config says {ours}")
+        if not problems:
+            return
+        if cfg.resize_token_embeddings and cfg.name_or_path is not None:
+            logger.warning("model and tokenizer differ (%s); adapting the model", "; ".join(problems))
+            self._adopt_special_ids(model_config)
+            return
+        fix = (
+            "Fix: use the model's own tokenizer (leave out the tokenizer section, or point "
+            "tokenizer.name_or_path at the tokenizer the model was trained with)"
+        )
+        if cfg.name_or_path is not None:
+            fix += ", or set model.resize_token_embeddings: true to train the model with this tokenizer"
+        else:
+            fix += ", or remove vocab_size and the pad/bos/eos ids from model.config"
+        raise ValueError(
+            f"tokenizer {_describe_tokenizer(tokenizer, self.trainer)} does not match model "
+            f"{cfg.describe()}: {'; '.join(problems)}. {fix}."
+        )
 
     def create_model(self, model_config: PretrainedConfig) -> torch.nn.Module:
         cfg = self.config
@@ -100,16 +203,19 @@ class HFModelFactory(ModelFactory):
         if cfg.config is not None:
             model = AutoModelForCausalLM.from_config(model_config, dtype=dtype, **extra)
         else:
-            model = AutoModelForCausalLM.from_pretrained(
-                self._source(),
-                config=model_config,
-                dtype=dtype,
-                trust_remote_code=cfg.trust_remote_code,
-                **extra,
-            )
-            tokenizer = getattr(self.trainer, "tokenizer", None)
-            grow = cfg.vocab_from_tokenizer and tokenizer is not None
-            if grow and model.get_input_embeddings().num_embeddings < len(tokenizer):
+            assert cfg.name_or_path is not None
+            try:
+                model = AutoModelForCausalLM.from_pretrained(
+                    cfg.name_or_path,
+                    config=model_config,
+                    dtype=dtype,
+                    trust_remote_code=cfg.trust_remote_code,
+                    **extra,
+                )
+            except (OSError, ValueError) as error:
+                raise load_failure(cfg.name_or_path, "model", "model.name_or_path", error) from error
+            tokenizer = self.tokenizer
+            if tokenizer is not None and model.get_input_embeddings().num_embeddings < len(tokenizer):
                 logger.info("resizing the token embeddings to the tokenizer's %d tokens", len(tokenizer))
                 model.resize_token_embeddings(len(tokenizer))
         if cfg.gradient_checkpointing:

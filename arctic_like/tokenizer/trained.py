@@ -2,8 +2,9 @@
 
 The text comes from ``tokenizer.texts`` in the recipe when given, else from the trainer's data factory
 (``trainer.data_factory.raw_texts()``). The result is a ``PreTrainedTokenizerFast`` with ``<pad>``, ``<unk>``,
-``<s>`` (bos) and ``</s>`` (eos); it adds no special tokens by itself (the data factory adds bos/eos), and is
-saved with checkpoints by ``save_pretrained``.
+``<s>`` (bos) and ``</s>`` (eos). Like Llama's, it puts ``<s>`` before a text by itself (a ``tokenizers``
+post-processor, so the behaviour travels in ``tokenizer.json``): plain ``tokenizer(prompt)`` on an exported
+copy gives the ids training saw. It is saved with checkpoints by ``save_pretrained``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 
 from pydantic import Field
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
 from arctic_like.config.base import HumanInt
@@ -39,6 +40,10 @@ class TrainedTokenizerConfig(TokenizerConfig):
     unk_token: str = "<unk>"
     bos_token: str = "<s>"
     eos_token: str = "</s>"
+    add_bos_token: bool = True
+    """Put ``bos_token`` before every text the tokenizer encodes by itself (as Llama's tokenizer does)."""
+    chat_template: str | None = None
+    """A Jinja chat template (for chat ``messages`` data), saved with the tokenizer."""
 
     def special_tokens(self) -> list[str]:
         return list(dict.fromkeys([self.pad_token, self.unk_token, self.bos_token, self.eos_token]))
@@ -73,15 +78,28 @@ class TrainedTokenizerFactory(TokenizerFactory):
         return iter(itertools.islice(texts, self.config.max_texts))
 
     def wrap(self, tokenizer: Tokenizer) -> PreTrainedTokenizerFast:
-        """Wrap a trained ``tokenizers.Tokenizer`` with the configured special tokens."""
+        """Wrap a trained ``tokenizers.Tokenizer`` with the configured special tokens, bos post-processor and
+        chat template."""
         cfg = self.config
-        return PreTrainedTokenizerFast(
+        bos = cfg.bos_token
+        if cfg.add_bos_token:
+            tokenizer.post_processor = processors.TemplateProcessing(
+                single=f"{bos} $A",
+                pair=f"{bos} $A {bos}:1 $B:1",
+                special_tokens=[(bos, tokenizer.token_to_id(bos))],
+            )
+        wrapped = PreTrainedTokenizerFast(
             tokenizer_object=tokenizer,
             pad_token=cfg.pad_token,
             unk_token=cfg.unk_token,
-            bos_token=cfg.bos_token,
+            bos_token=bos,
             eos_token=cfg.eos_token,
+            add_bos_token=cfg.add_bos_token,
+            add_eos_token=False,
         )
+        if cfg.chat_template is not None:
+            wrapped.chat_template = cfg.chat_template
+        return wrapped
 
 
 class CharTokenizerFactory(TrainedTokenizerFactory):

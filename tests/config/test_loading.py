@@ -39,7 +39,7 @@ def test_load_recipe_from_file(tmp_path):
 
 
 def test_load_recipe_from_dict_does_not_mutate_it():
-    raw = {"model": {"config": {"model_type": "llama"}}, "optimizer": {"lr": 0.1}}
+    raw = {"model": {"config": {"model_type": "gpt2"}}, "optimizer": {"lr": 0.1}}
     config = load_recipe(raw, ["optimizer.lr=0.5"])
     assert config.optimizer.lr == 0.5 and raw["optimizer"]["lr"] == 0.1
 

@@ -36,9 +36,34 @@ def test_model_from_config_dict_takes_vocab_and_special_ids_from_tokenizer(token
     assert out.loss.ndim == 0
 
 
-def test_vocab_from_tokenizer_can_be_disabled(tokenizer):
+def test_vocab_from_tokenizer_can_be_disabled_but_special_ids_still_follow_the_tokenizer(tokenizer):
     config = HFModelConfig(config={**LLAMA, "vocab_size": 40}, vocab_from_tokenizer=False)
-    assert HFModelFactory(SimpleNamespace(tokenizer=tokenizer), config).create_config().vocab_size == 40
+    model_config = HFModelFactory(SimpleNamespace(tokenizer=tokenizer), config).create_config()
+    assert model_config.vocab_size == 40
+    assert (model_config.pad_token_id, model_config.bos_token_id, model_config.eos_token_id) == (0, 2, 3)
+
+
+def test_special_ids_set_in_the_config_must_match_the_tokenizer(tokenizer):
+    config = HFModelConfig(config={**LLAMA, "eos_token_id": 7})
+    with pytest.raises(
+        ValueError,
+        match=r"tokenizer the run's tokenizer does not match model built from model\.config: the tokenizer's "
+        r"eos_token_id is 3 but the model's config says 7\. Fix: .* or remove vocab_size and the pad/bos/eos",
+    ):
+        HFModelFactory(SimpleNamespace(tokenizer=tokenizer), config).create_config()
+
+
+def test_a_vocab_smaller_than_the_tokenizer_is_an_error(tokenizer):
+    config = HFModelConfig(config={**LLAMA, "vocab_size": 10}, vocab_from_tokenizer=False)
+    with pytest.raises(ValueError, match=r"the tokenizer has 16 tokens but the model has embeddings for 10"):
+        HFModelFactory(SimpleNamespace(tokenizer=tokenizer), config).create_config()
+
+
+@pytest.mark.parametrize("implementation", ["eager", "sdpa"])
+def test_attn_implementation(tokenizer, implementation):
+    config = HFModelConfig(config=LLAMA, attn_implementation=implementation)
+    model = HFModelFactory(SimpleNamespace(tokenizer=tokenizer), config)()
+    assert model.config._attn_implementation == implementation
 
 
 def test_gpt2_and_dtype(tokenizer):
@@ -65,14 +90,21 @@ def test_model_from_saved_path_with_gradient_checkpointing(tmp_path, tokenizer):
     assert loaded.config.use_cache is False
 
 
-def test_saved_model_is_resized_for_a_bigger_tokenizer(tmp_path, tokenizer):
+def test_a_bigger_tokenizer_is_an_error_unless_resizing_is_asked_for(tmp_path, tokenizer):
     model = HFModelFactory(SimpleNamespace(tokenizer=tokenizer), HFModelConfig(config=LLAMA))()
     model.save_pretrained(tmp_path / "m")
     bigger = CharTokenizerFactory(SimpleNamespace(), TrainedTokenizerConfig(texts=["0123456789+=abcdef"]))()
-    loaded = HFModelFactory(
-        SimpleNamespace(tokenizer=bigger), HFModelConfig(name_or_path=str(tmp_path / "m"))
+    path = str(tmp_path / "m")
+    with pytest.raises(
+        ValueError,
+        match=r"tokenizer the run's tokenizer does not match model '.*m': the tokenizer has 22 tokens but the "
+        r"model has embeddings for 16\. Fix: use the model's own tokenizer .*model\.resize_token_embeddings",
+    ):
+        HFModelFactory(SimpleNamespace(tokenizer=bigger), HFModelConfig(name_or_path=path))()
+    resized = HFModelFactory(
+        SimpleNamespace(tokenizer=bigger), HFModelConfig(name_or_path=path, resize_token_embeddings=True)
     )()
-    assert loaded.get_input_embeddings().num_embeddings == len(bigger) == 22
+    assert resized.get_input_embeddings().num_embeddings == len(bigger) == 22
 
 
 def test_events_create_config_then_create_model(tokenizer):
@@ -103,13 +135,25 @@ def test_config_needs_exactly_one_source():
         HFModelConfig(config={"hidden_size": 3})
 
 
-def test_unknown_model_type_and_missing_path(tmp_path):
-    with pytest.raises(ValueError, match=r"model\.config: .*not_a_model"):
-        HFModelFactory(SimpleNamespace(), HFModelConfig(config={"model_type": "not_a_model"}))()
+def test_unknown_model_type_is_a_short_message_with_close_matches():
     with pytest.raises(
-        ValueError, match=r"cannot load a model config from '.*missing'.*Fix: point model\.name_or_path"
+        ValidationError,
+        match=r"model_type 'lama' is not a model type transformers knows\. Did you mean 'llama'",
+    ) as error:
+        HFModelConfig(config={"model_type": "lama"})
+    assert len(str(error.value)) < 500
+    with pytest.raises(
+        ValidationError, match=r"model_type 't5' has no causal language model in transformers"
     ):
-        HFModelFactory(SimpleNamespace(), HFModelConfig(name_or_path=str(tmp_path / "missing")))()
+        HFModelConfig(config={"model_type": "t5"})
+
+
+def test_missing_model_directory(tmp_path):
+    with pytest.raises(
+        ValidationError,
+        match=r"model\.name_or_path: directory '.*missing' does not exist\. Fix: correct the path",
+    ):
+        HFModelConfig(name_or_path=str(tmp_path / "missing"))
 
 
 def test_base_factory_requires_implementation():

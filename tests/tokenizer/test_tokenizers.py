@@ -97,9 +97,20 @@ def test_huggingface_factory_sets_missing_pad_token(tmp_path):
 
 def test_huggingface_factory_missing_path(tmp_path):
     with pytest.raises(
-        ValueError, match=r"cannot load a tokenizer from '.*missing'.*Fix: point tokenizer\.name_or_path"
+        ValidationError,
+        match=r"tokenizer\.name_or_path: directory '.*missing' does not exist\. Fix: correct the path .*save the "
+        r"tokenizer there first",
     ):
-        HFTokenizerFactory(SimpleNamespace(), HFTokenizerConfig(name_or_path=str(tmp_path / "missing")))()
+        HFTokenizerConfig(name_or_path=str(tmp_path / "missing"))
+
+
+def test_huggingface_factory_folder_without_a_tokenizer(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(
+        ValueError,
+        match=r"cannot load a tokenizer from '.*empty': .* Fix: point tokenizer\.name_or_path at a",
+    ):
+        HFTokenizerFactory(SimpleNamespace(), HFTokenizerConfig(name_or_path=str(tmp_path / "empty")))()
 
 
 def test_events_fire_and_callbacks_can_replace_the_tokenizer():
@@ -120,3 +131,34 @@ def test_events_fire_and_callbacks_can_replace_the_tokenizer():
 def test_base_factory_requires_create_tokenizer():
     with pytest.raises(NotImplementedError, match="must implement create_tokenizer"):
         TokenizerFactory(SimpleNamespace(), TrainedTokenizerConfig())()
+
+
+@pytest.mark.parametrize("factory", [CharTokenizerFactory, BPETokenizerFactory])
+def test_trained_tokenizers_put_bos_before_a_text_like_llama(factory, tmp_path):
+    config = factory.config(texts=TEXTS)
+    tok = factory(SimpleNamespace(), config)()
+    plain = tok("3+4=7", add_special_tokens=False)["input_ids"]
+    assert tok("3+4=7")["input_ids"] == [tok.bos_token_id, *plain]
+    assert tok("3+4=", "7")["input_ids"] == [tok.bos_token_id, *plain[:-1], tok.bos_token_id, plain[-1]]
+    assert tok.add_bos_token is True and tok.add_eos_token is False
+    tok.save_pretrained(tmp_path / "tok")
+    assert AutoTokenizer.from_pretrained(tmp_path / "tok")("3+4=7")["input_ids"] == [tok.bos_token_id, *plain]
+
+
+def test_trained_tokenizer_without_bos_and_with_a_chat_template():
+    template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}"
+    config = TrainedTokenizerConfig(texts=TEXTS + ["<>usrae"], add_bos_token=False, chat_template=template)
+    tok = CharTokenizerFactory(SimpleNamespace(), config)()
+    assert tok("3+4=7")["input_ids"] == tok("3+4=7", add_special_tokens=False)["input_ids"]
+    assert tok.add_bos_token is False
+    text = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False)
+    assert text == "<user>hi"
+
+
+def test_huggingface_factory_can_replace_the_chat_template(tmp_path):
+    CharTokenizerFactory(SimpleNamespace(), TrainedTokenizerConfig(texts=TEXTS))().save_pretrained(
+        tmp_path / "t"
+    )
+    config = HFTokenizerConfig(name_or_path=str(tmp_path / "t"), chat_template="{{ messages[0]['content'] }}")
+    tok = HFTokenizerFactory(SimpleNamespace(), config)()
+    assert tok.apply_chat_template([{"role": "user", "content": "12"}], tokenize=False) == "12"
