@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/arctic-like train examples/recipes/tiny-addition.yaml
+	$(PY) examples/generate.py runs/tiny-addition/huggingface
 
 tour: $(STAMP)
 	$(PY) examples/callbacks_tour.py

@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from arctic_like.config import load_recipe
+from arctic_like.config.trainer import import_code_file
 
-RECIPES = Path(__file__).resolve().parents[2] / "examples" / "recipes"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+RECIPES = EXAMPLES / "recipes"
+generate = import_code_file(EXAMPLES / "generate.py")
 ALL = sorted(RECIPES.glob("*.yaml"))
 
 
@@ -45,6 +48,14 @@ def test_tiny_addition_trains_through_cli(tmp_path, capsys):
     assert len(losses) == 6 and losses[-1] < losses[0]
     assert (out / "checkpoints" / "checkpoint-6").is_dir()
     assert (out / "loss.png").is_file() and any((out / "tensorboard").iterdir())
+    assert (out / "huggingface" / "checkpoint-6" / "config.json").is_file()
+
+    capsys.readouterr()
+    assert generate.main([str(out / "huggingface"), "12+34=", "5+6="]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"generating with transformers from {out / 'huggingface' / 'checkpoint-6'}"
+    assert [line.split("=")[0] for line in lines[1:]] == ["  12+34", "  5+6"]
+    assert all(line.endswith(("  ok", "  wrong")) for line in lines[1:])
 
 
 @pytest.mark.slow

@@ -97,8 +97,8 @@ def test_a_bigger_tokenizer_is_an_error_unless_resizing_is_asked_for(tmp_path, t
     path = str(tmp_path / "m")
     with pytest.raises(
         ValueError,
-        match=r"tokenizer the run's tokenizer does not match model '.*m': the tokenizer has 22 tokens but the "
-        r"model has embeddings for 16\. Fix: use the model's own tokenizer .*model\.resize_token_embeddings",
+        match=r"tokenizer the run's tokenizer does not match model '.*m': the tokenizer has 22 tokens but "
+        r"the model has embeddings for 16\. Fix: use the model's own tokenizer .*resize_token_embeddings",
     ):
         HFModelFactory(SimpleNamespace(tokenizer=bigger), HFModelConfig(name_or_path=path))()
     resized = HFModelFactory(

@@ -98,8 +98,8 @@ def test_huggingface_factory_sets_missing_pad_token(tmp_path):
 def test_huggingface_factory_missing_path(tmp_path):
     with pytest.raises(
         ValidationError,
-        match=r"tokenizer\.name_or_path: directory '.*missing' does not exist\. Fix: correct the path .*save the "
-        r"tokenizer there first",
+        match=r"tokenizer\.name_or_path: directory '.*missing' does not exist\. Fix: correct the path .*save "
+        r"the tokenizer there first",
     ):
         HFTokenizerConfig(name_or_path=str(tmp_path / "missing"))
 
@@ -147,7 +147,7 @@ def test_trained_tokenizers_put_bos_before_a_text_like_llama(factory, tmp_path):
 
 def test_trained_tokenizer_without_bos_and_with_a_chat_template():
     template = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}"
-    config = TrainedTokenizerConfig(texts=TEXTS + ["<>usrae"], add_bos_token=False, chat_template=template)
+    config = TrainedTokenizerConfig(texts=[*TEXTS, "<>usrae"], add_bos_token=False, chat_template=template)
     tok = CharTokenizerFactory(SimpleNamespace(), config)()
     assert tok("3+4=7")["input_ids"] == tok("3+4=7", add_special_tokens=False)["input_ids"]
     assert tok.add_bos_token is False
