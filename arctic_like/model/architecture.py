@@ -81,8 +81,8 @@ def _check_keys(model_type: str, options: dict[str, Any]) -> None:
         if not _consumed(model_type, key, options[key], default):
             raise ValueError(
                 f"unknown key {key!r} for model_type {model_type!r} ({config_cls.__name__})."
-                f"{_suggest(key, sorted(known))} Fix: correct or remove the key ({config_cls.__name__} would "
-                f"keep it unused and build its default architecture)."
+                f"{_suggest(key, sorted(known), n=1)} Fix: correct or remove the key ({config_cls.__name__} "
+                f"would keep it unused and build its default architecture)."
             )
 
 
