@@ -1,4 +1,4 @@
-"""Ask the fine-tuned export every question of `chat.jsonl` through plain `transformers` and score the answers.
+"""Ask a fine-tuned export every question of `chat.jsonl` through plain `transformers`; score the answers.
 
 Run: .venv/bin/python examples/fine-tuning/check.py PATH [--min-accuracy 0.9]
 
@@ -39,7 +39,7 @@ def questions(data: Path) -> list[tuple[list[dict[str, str]], str]]:
 
 
 def answer(path: Path, conversations: list[list[dict[str, str]]], max_new_tokens: int = 24) -> list[str]:
-    """Greedy answers of the model at ``path`` to each conversation, as a plain transformers user gets them."""
+    """Greedy answers of the model at ``path`` to each conversation, as plain transformers gives them."""
     tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(path).eval()
     inputs = tokenizer.apply_chat_template(
@@ -66,7 +66,8 @@ def main(argv: list[str]) -> int:
     for (conversation, expected), reply in zip(asked, replies, strict=True):
         ok = reply.strip() == expected
         correct += ok
-        print(f"  {conversation[-1]['content']:<36} -> {reply.strip()!r}{'' if ok else f'  (want {expected!r})'}")
+        wanted = "" if ok else f"  (want {expected!r})"
+        print(f"  {conversation[-1]['content']:<36} -> {reply.strip()!r}{wanted}")
     accuracy = correct / len(asked)
     print(f"exact answers: {correct}/{len(asked)} ({accuracy:.0%})")
     return 0 if accuracy >= args.min_accuracy else 1

@@ -4,9 +4,9 @@ Run: .venv/bin/python examples/fine-tuning/make_pretrained.py [OUT] [--family ll
 
 OUT defaults to `examples/fine-tuning/pretrained`, where `recipe.yaml` expects it. The folder is what
 `save_pretrained` writes for a Hugging Face model: a byte-level BPE tokenizer built with the `tokenizers`
-library (bos/eos/pad, a chat template, and the family's convention for special tokens: Llama puts `<s>` before
-every text, GPT-2 adds nothing) and a tiny causal LM of the family, briefly pre-trained on plain sentences about
-the world of `chat.jsonl` so that fine-tuning starts from a model that has seen the words.
+library (bos/eos/pad, a chat template, and the family's convention for special tokens: Llama puts `<s>`
+before every text, GPT-2 adds nothing) and a tiny causal LM of the family, briefly pre-trained on plain
+sentences about the world of `chat.jsonl`, so that fine-tuning starts from a model that has seen the words.
 """
 
 from __future__ import annotations
