@@ -19,6 +19,9 @@ from arctic_like.checkpoint.base import CheckpointEngine
 from arctic_like.checkpoint.errors import CheckpointError
 from arctic_like.checkpoint.state import unwrap_model
 
+_LOAD_OPTIONS = ("is_local", "local_files_only")
+"""Keys transformers 5 writes about how a tokenizer was loaded rather than what it is."""
+
 
 def _adds(tokenizer: Any) -> tuple[bool, bool]:
     """(bos, eos): whether ``tokenizer`` puts its bos / eos token around a text by itself."""
@@ -41,10 +44,11 @@ def save_tokenizer(tokenizer: Any, directory: Path) -> None:
     tokenizer.save_pretrained(str(directory), save_jinja_files=False)
     config_file = directory / "tokenizer_config.json"
     config = json.loads(config_file.read_text(encoding="utf-8"))
-    if config.get("tokenizer_class") not in ("TokenizersBackend", "PreTrainedTokenizerFast"):
-        return
-    config["tokenizer_class"] = "PreTrainedTokenizerFast"
-    config["add_bos_token"], config["add_eos_token"] = _adds(tokenizer)
+    for key in _LOAD_OPTIONS:
+        config.pop(key, None)
+    if config.get("tokenizer_class") in ("TokenizersBackend", "PreTrainedTokenizerFast"):
+        config["tokenizer_class"] = "PreTrainedTokenizerFast"
+        config["add_bos_token"], config["add_eos_token"] = _adds(tokenizer)
     config_file.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", "utf-8")
 
 

@@ -51,7 +51,16 @@ ARCHITECTURES = {
         "max_position_embeddings": 256,
         "tie_word_embeddings": True,
     },
-    "gpt2": {"model_type": "gpt2", "n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 256},
+    "gpt2": {
+        "model_type": "gpt2",
+        "n_embd": 64,
+        "n_layer": 2,
+        "n_head": 4,
+        "n_positions": 256,
+        "resid_pdrop": 0.0,
+        "embd_pdrop": 0.0,
+        "attn_pdrop": 0.0,
+    },
 }
 ADDS_BOS = {"llama": True, "gpt2": False}
 

@@ -16,11 +16,18 @@ from types import SimpleNamespace
 import pytest
 
 from arctic_like.checkpoint.huggingface import save_tokenizer
+from arctic_like.config.trainer import import_code_file
 from arctic_like.tokenizer import (
     BPETokenizerConfig,
     BPETokenizerFactory,
     CharTokenizerFactory,
+    HFTokenizerConfig,
+    HFTokenizerFactory,
     TrainedTokenizerConfig,
+)
+
+pretrained = import_code_file(
+    Path(__file__).resolve().parents[2] / "examples" / "fine-tuning" / "make_pretrained.py"
 )
 
 VENV = Path(__file__).resolve().parents[2] / ".venv" / "transformers4"
@@ -85,11 +92,16 @@ def transformers4_python() -> Path:
 
 
 def exported_tokenizers(root: Path) -> dict[str, object]:
-    """The built-in tokenizers (one with a chat template), exported as the huggingface engine does."""
+    """The built-in tokenizers (one with a chat template) and the walk-through's pretrained-style tokenizer
+    as a fine-tuning run loads it, exported as the huggingface engine does."""
     char_config = TrainedTokenizerConfig(texts=[*TEXTS, "userassistant: "], chat_template=TEMPLATE)
+    pretrained.build_tokenizer().save_pretrained(root / "downloaded")
     tokenizers = {
         "char": CharTokenizerFactory(SimpleNamespace(), char_config)(),
         "bpe": BPETokenizerFactory(SimpleNamespace(), BPETokenizerConfig(texts=TEXTS * 20, vocab_size=300))(),
+        "loaded": HFTokenizerFactory(
+            SimpleNamespace(), HFTokenizerConfig(name_or_path=str(root / "downloaded"))
+        )(),
     }
     out = {}
     for name, tokenizer in tokenizers.items():
@@ -125,3 +137,6 @@ def test_exported_tokenizers_load_in_transformers_4(tmp_path, transformers4_pyth
         expected_chat = tok.apply_chat_template(MESSAGES, return_dict=False) if tok.chat_template else None
         assert loaded["chat"] == expected_chat
     assert theirs[str(tmp_path / "char")]["chat"] is not None
+    assert theirs[str(tmp_path / "loaded")]["chat"] is not None
+    exported = json.loads((tmp_path / "loaded" / "tokenizer_config.json").read_text())
+    assert not {"is_local", "local_files_only"} & set(exported)

@@ -128,4 +128,3 @@ def test_naming_the_inherited_type_still_picks_the_hinted_class(recipe):
 def test_a_name_outside_the_hint_is_an_error(recipe):
     with pytest.raises(ValueError, match=r"model\.type: no MyModelFactory named 'huggingface'"):
         load_recipe({**recipe, "model": {"type": "huggingface", "config": TINY_MODEL}})
-
