@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
 
-.PHONY: demo test lint format tour bench docs-figures
+.PHONY: demo fine-tune test lint format tour bench docs-figures
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/arctic-like train examples/recipes/tiny-addition.yaml
 	$(PY) examples/generate.py runs/tiny-addition/huggingface
+
+fine-tune: $(STAMP)
+	$(PY) examples/fine-tuning/make_pretrained.py
+	$(VENV)/bin/arctic-like train examples/fine-tuning/recipe.yaml
+	$(PY) examples/fine-tuning/check.py runs/fine-tuning/huggingface --min-accuracy 0.9
 
 tour: $(STAMP)
 	$(PY) examples/callbacks_tour.py
