@@ -240,10 +240,9 @@ def resolve_factory(trainer_cls: type | None, part: str, type_name: str | None) 
             return registry.get(base, type_name)
         except registry.RegistryError as error:
             errors.append(error)
+    # A default that inherits its name (so is not registered under it) is still picked by that name.
     if default is not None and getattr(default, "name", None) == type_name:
-        return (
-            default  # a default that inherits its name (so is not registered under it) is still the default
-        )
+        return default
     if len(allowed) == 1:
         raise errors[0]
     available = sorted({n for a in allowed for n in registry.names(a)})
@@ -317,6 +316,7 @@ class TrainerConfig(BaseConfig):
 
     code: list[Path] = Field(default_factory=list)
     type: str = "causal"
+    # `model` is validated before `tokenizer`, whose default may come from it (a loaded model's tokenizer).
     model: SerializeAsAny[ModelConfig] = Field(default_factory=dict, validate_default=True)
     tokenizer: SerializeAsAny[TokenizerConfig] = Field(default_factory=dict, validate_default=True)
     data: SerializeAsAny[DataConfig] = Field(default_factory=dict, validate_default=True)
@@ -389,6 +389,7 @@ class TrainerConfig(BaseConfig):
     @field_validator("tokenizer", "data", "model", "optimizer", "scheduler", mode="before")
     @classmethod
     def _resolve_part(cls, value: Any, info: ValidationInfo) -> Any:
+        """The part's config, of the class its factory declares; the tokenizer may default from the model."""
         trainer_cls = _trainer_or_none(info.data.get("type"))
         if trainer_cls is None:
             return PARTS[info.field_name][2].model_construct()
