@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 
 def newest_export(path: Path) -> Path:
@@ -42,6 +43,7 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if argv else 2
+    hf_logging.disable_progress_bar()
     path = newest_export(Path(argv[0]))
     rng = random.Random(0)
     prompts = argv[1:] or [f"{rng.randint(10, 99)}+{rng.randint(10, 99)}=" for _ in range(6)]

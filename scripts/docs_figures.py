@@ -19,6 +19,7 @@ import datetime as dt
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -106,14 +107,32 @@ def _header(command: str, **extra: str) -> dict[str, str]:
 
 
 def run_demo() -> None:
-    """``make demo`` from a fresh output folder (so the data is prepared as on a fresh clone)."""
+    """``make demo`` from a fresh output folder (so the data is prepared as on a fresh clone): training, then
+    generation from its export through plain transformers."""
     cli = str(Path(sys.executable).with_name("arctic-like"))
     header = _header("make demo")
     with tempfile.TemporaryDirectory() as tmp:
         recipe = "examples/recipes/tiny-addition.yaml"
         output, seconds = _run([cli, "train", recipe, "--set", f"output_dir={tmp}/run"])
+        generated, _ = _run([sys.executable, "examples/generate.py", f"{tmp}/run/huggingface"])
     header["wall_seconds"] = f"{seconds:.1f}"
-    Recording(header, output.replace(f"{tmp}/run", "runs/tiny-addition")).write("demo")
+    Recording(header, (output + generated).replace(f"{tmp}/run", "runs/tiny-addition")).write("demo")
+
+
+def run_fine_tune() -> None:
+    """``make fine-tune``: the walk-through of docs/fine-tuning.md, in a copy of examples/fine-tuning/."""
+    cli = str(Path(sys.executable).with_name("arctic-like"))
+    header = _header("make fine-tune")
+    example = ROOT / "examples" / "fine-tuning"
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("recipe.yaml", "chat.jsonl"):
+            shutil.copy(example / name, f"{tmp}/{name}")
+        made, _ = _run([sys.executable, str(example / "make_pretrained.py"), f"{tmp}/pretrained"])
+        trained, seconds = _run([cli, "train", f"{tmp}/recipe.yaml", "--set", f"output_dir={tmp}/run"])
+        checked, _ = _run([sys.executable, str(example / "check.py"), f"{tmp}/run/huggingface"])
+        output = (made + trained + checked).replace(f"{tmp}/run", "runs/fine-tuning")
+    header["wall_seconds"] = f"{seconds:.1f}"
+    Recording(header, output.replace(f"{tmp}/", "examples/fine-tuning/")).write("fine-tune")
 
 
 def run_dispatch() -> None:
@@ -139,6 +158,7 @@ def run_packing() -> None:
 
 RUNNERS: dict[str, Callable[[], None]] = {
     "demo": run_demo,
+    "fine-tune": run_fine_tune,
     "dispatch": run_dispatch,
     "overhead": run_overhead,
     "packing": run_packing,
@@ -213,6 +233,33 @@ def region_demo_summary() -> str:
 def region_demo_lines() -> str:
     demo = demo_figures(Recording.read("demo"))
     return f"```text\n{demo['first_log']}\n{demo['first_eval']}\n```"
+
+
+def region_demo_generations() -> str:
+    lines = Recording.read("demo").body.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("generating with transformers from"))
+    return "```text\n" + "\n".join(lines[start:]) + "\n```"
+
+
+def region_fine_tune() -> str:
+    rec = Recording.read("fine-tune")
+    lines = rec.body.splitlines()
+    summary = next(line for line in lines if "training done:" in line)
+    start = next(i for i, line in enumerate(lines) if line.startswith("asking "))
+    return "\n".join(
+        [
+            "```text",
+            "$ .venv/bin/arctic-like train examples/fine-tuning/recipe.yaml",
+            summary,
+            "$ .venv/bin/python examples/fine-tuning/check.py runs/fine-tuning/huggingface",
+            *lines[start : start + 4],
+            "  ...",
+            lines[-1],
+            "```",
+            "",
+            f"Recorded with {rec.provenance}.",
+        ]
+    )
 
 
 def region_demo_accuracy() -> str:
@@ -334,8 +381,10 @@ REGIONS: dict[str, Callable[[], str]] = {
     "demo-summary": region_demo_summary,
     "demo-lines": region_demo_lines,
     "demo-accuracy": region_demo_accuracy,
+    "demo-generations": region_demo_generations,
     "demo-wall": region_demo_wall,
     "demo-performance": region_demo_performance,
+    "fine-tune": region_fine_tune,
     "dispatch": region_dispatch,
     "overhead": region_overhead,
     "packing": region_packing,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 HERE = Path(__file__).resolve().parent
 
@@ -58,6 +59,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--data", type=Path, default=HERE / "chat.jsonl")
     parser.add_argument("--min-accuracy", type=float, default=0.0)
     args = parser.parse_args(argv)
+    hf_logging.disable_progress_bar()
     path = newest_export(args.path)
     asked = questions(args.data)
     replies = answer(path, [conversation for conversation, _ in asked])

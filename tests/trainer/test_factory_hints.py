@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from arctic_like import build_trainer, load_recipe
+from arctic_like import build_trainer, load_recipe, registry
 from tests.tiny import TINY_MODEL
 
 CODE = """
@@ -95,7 +95,10 @@ def recipe(tmp_path):
         "progress": False,
         "output_dir": str(tmp_path / "run"),
     }
-    sys.modules.pop("at_factories", None)
+    module = sys.modules.pop("at_factories", None)
+    for value in vars(module).values() if module is not None else ():
+        if isinstance(value, type) and value.__module__ == module.__name__ and "name" in value.__dict__:
+            registry.unregister(value)  # leave the registry as other tests expect it
 
 
 def test_hint_only_declarations_are_the_defaults(recipe):
