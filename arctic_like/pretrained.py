@@ -1,4 +1,5 @@
-"""Where a ``name_or_path`` of a recipe points: a local ``save_pretrained`` folder or a Hugging Face Hub name.
+"""Where a ``name_or_path`` of a recipe points (a local ``save_pretrained`` folder or a Hugging Face Hub name)
+and loading from it quietly.
 
 Paths are resolved relative to the recipe's folder when the recipe is validated (later, the recipe's folder
 is no longer known), and stored absolute. A value that can only be a path (``./m``, ``../m``, ``/m``,
@@ -8,14 +9,17 @@ given unless it is missing from the local Hugging Face cache while the hub is of
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from huggingface_hub import constants, try_to_load_from_cache
+from transformers.utils import logging as hf_logging
 
 from arctic_like.config.parts import recipe_dir, resolve_recipe_path
 
-__all__ = ["could_be_hub_name", "load_failure", "resolve_pretrained"]
+__all__ = ["could_be_hub_name", "load_failure", "no_progress_bars", "resolve_pretrained"]
 
 _HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
@@ -69,3 +73,16 @@ def load_failure(value: str, what: str, field: str, error: Exception) -> ValueEr
         f"recipe's folder) and the Hugging Face Hub / cache gave: {reason} Fix: correct {field}, or save the "
         f"{what} to that directory first."
     )
+
+
+@contextlib.contextmanager
+def no_progress_bars() -> Iterator[None]:
+    """Silence transformers' own progress bars ("Loading weights", "Writing model shards") for a while: in the
+    middle of a run they would break into the trainer's console."""
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()

@@ -14,11 +14,11 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
-from transformers.utils import logging as hf_logging
 
 from arctic_like.checkpoint.base import CheckpointEngine
 from arctic_like.checkpoint.errors import CheckpointError
 from arctic_like.checkpoint.state import unwrap_model
+from arctic_like.pretrained import no_progress_bars
 
 _LOAD_OPTIONS = ("is_local", "local_files_only")
 """Keys transformers 5 writes about how a tokenizer was loaded rather than what it is."""
@@ -60,13 +60,10 @@ def export_pretrained(model: torch.nn.Module, tokenizer: Any, directory: Path) -
     use_cache = getattr(config, "use_cache", None)
     if use_cache is False:
         config.use_cache = True
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # no "Writing model shards" bar in the middle of a run's output
     try:
-        model.save_pretrained(str(directory), safe_serialization=True)
+        with no_progress_bars():
+            model.save_pretrained(str(directory), safe_serialization=True)
     finally:
-        if bars:
-            hf_logging.enable_progress_bar()
         if use_cache is False:
             config.use_cache = False
     if tokenizer is not None and hasattr(tokenizer, "save_pretrained"):

@@ -29,7 +29,7 @@ from arctic_like.model.architecture import (
     training_memory,
 )
 from arctic_like.model.base import ModelFactory
-from arctic_like.pretrained import load_failure, resolve_pretrained
+from arctic_like.pretrained import load_failure, no_progress_bars, resolve_pretrained
 
 __all__ = ["DTYPES", "SPECIAL_TOKEN_IDS", "HFModelConfig", "HFModelFactory"]
 
@@ -205,13 +205,14 @@ class HFModelFactory(ModelFactory):
         else:
             assert cfg.name_or_path is not None
             try:
-                model = AutoModelForCausalLM.from_pretrained(
-                    cfg.name_or_path,
-                    config=model_config,
-                    dtype=dtype,
-                    trust_remote_code=cfg.trust_remote_code,
-                    **extra,
-                )
+                with no_progress_bars():
+                    model = AutoModelForCausalLM.from_pretrained(
+                        cfg.name_or_path,
+                        config=model_config,
+                        dtype=dtype,
+                        trust_remote_code=cfg.trust_remote_code,
+                        **extra,
+                    )
             except (OSError, ValueError) as error:
                 raise load_failure(cfg.name_or_path, "model", "model.name_or_path", error) from error
             tokenizer = self.tokenizer
