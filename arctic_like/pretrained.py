@@ -44,17 +44,17 @@ def resolve_pretrained(value: str, field: str) -> str:
         return str(local.resolve())
     if local.exists():
         raise ValueError(
-            f"{field} {value!r} is a file ({str(local)!r}), not a directory. Fix: point it at the folder "
+            f"{value!r} is a file ({str(local)!r}), not a directory. Fix: point {field} at the folder "
             f"save_pretrained() wrote (the one holding config.json / tokenizer.json)."
         )
     what = field.partition(".")[0]
-    fix = f"Fix: correct the path (it is read {_where()}), or save the {what} there first."
+    fix = f"Fix: correct {field} (it is read {_where()}), or save the {what} there first."
     if not could_be_hub_name(value):
-        raise ValueError(f"{field}: directory {str(local)!r} does not exist. {fix}")
+        raise ValueError(f"directory {str(local)!r} does not exist. {fix}")
     cached = any(try_to_load_from_cache(value, f) for f in ("config.json", "tokenizer_config.json"))
     if constants.HF_HUB_OFFLINE and not cached:
         raise ValueError(
-            f"{field}: directory {str(local)!r} does not exist, and {value!r} is not in the local "
+            f"directory {str(local)!r} does not exist, and {value!r} is not in the local "
             f"Hugging Face cache (HF_HUB_OFFLINE is set). {fix}"
         )
     return value

@@ -19,6 +19,7 @@ from typing import Any
 
 import psutil
 import torch
+from huggingface_hub.errors import StrictDataclassError
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
@@ -104,11 +105,9 @@ def build_config(options: dict[str, Any]) -> PretrainedConfig:
     frozen = json.dumps(options, sort_keys=True, default=str)
     try:
         return copy.deepcopy(_build_cached(frozen))
-    except (TypeError, ValueError, AttributeError) as error:
-        message = str(error)
-        if len(message) > 600:  # transformers' own errors may list hundreds of names
-            message = message[:600] + "..."
-        raise ValueError(message) from None
+    except (TypeError, ValueError, AttributeError, KeyError, StrictDataclassError) as error:
+        message = _one_line(error)
+        raise ValueError(message if "Fix:" in message else f"{message} Fix: correct model.config.") from None
 
 
 @functools.lru_cache(maxsize=64)
@@ -121,11 +120,24 @@ def _count_cached(frozen: str) -> int:
 
 def count_parameters(config: PretrainedConfig, vocab_size: int | None = None) -> int:
     """Parameters of the causal LM ``config`` describes (embeddings, layers, MLP, head), counted on a model
-    built on the ``meta`` device; ``vocab_size`` replaces the config's."""
+    built on the ``meta`` device; ``vocab_size`` replaces the config's. A config transformers cannot build a
+    model from (an unknown activation, shapes that do not fit) is a ``ValueError`` saying so."""
     options = config.to_dict()
     if vocab_size is not None:
         options["vocab_size"] = vocab_size
-    return _count_cached(json.dumps(options, sort_keys=True, default=str))
+    try:
+        return _count_cached(json.dumps(options, sort_keys=True, default=str))
+    except Exception as error:  # whatever the modelling code raises for settings it cannot build
+        raise ValueError(
+            f"transformers cannot build a {config.model_type} model from model.config "
+            f"({type(error).__name__}: {_one_line(error)}). Fix: correct model.config."
+        ) from None
+
+
+def _one_line(error: BaseException, limit: int = 600) -> str:
+    """``error``'s message on one line, cut at ``limit`` characters (transformers may list many names)."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def training_memory(parameters: int, dtype: torch.dtype) -> int:

@@ -2,15 +2,15 @@
 the data and the model are built.
 
 What can be checked from the recipe alone: the directories the run will write to (they must be directories,
-or creatable, and writable), the engine's package, a model type transformers knows and a local model
-directory that exists, the checkpoints named by ``resume_from``, and the recipe's ``callbacks:`` (imported
-and constructed here, then attached at ``post-init``). What needs the built parts (a checkpoint's checksums
-and shapes, the data size) is checked while building, which writes nothing either.
+or creatable, and writable), the engine's package, the checkpoints named by ``resume_from``, and the
+recipe's ``callbacks:`` (imported and constructed here, then attached at ``post-init``). The model's settings
+(type, keys, size, local directory) are checked earlier still, when the recipe is validated. What needs the
+built parts (a checkpoint's checksums and shapes, the data size) is checked while building, which writes
+nothing either.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import os
 from pathlib import Path
@@ -29,7 +29,6 @@ def preflight(trainer_cls: type, config: TrainerConfig) -> list[Any]:
     for what, path in output_dirs(trainer_cls, config):
         check_writable_dir(path, what)
     _check_engine(config)
-    _check_model(config)
     for cfg in config.checkpoint:
         resume_from = getattr(cfg, "resume_from", None)
         if resume_from is not None:
@@ -81,32 +80,3 @@ def _check_engine(config: TrainerConfig) -> None:
             "Fix: pip install 'arctic-like[deepspeed]', or set engine: torch.",
             path="engine",
         )
-
-
-def _check_model(config: TrainerConfig) -> None:
-    model = config.model
-    options = getattr(model, "config", None)
-    if isinstance(options, dict) and isinstance(options.get("model_type"), str):
-        from transformers import CONFIG_MAPPING
-
-        kind = options["model_type"]
-        if kind not in CONFIG_MAPPING:
-            close = difflib.get_close_matches(kind, list(CONFIG_MAPPING.keys()), n=3)
-            hint = f" (did you mean {' or '.join(map(repr, close))}?)" if close else ""
-            raise RecipeError(
-                f"model.config.model_type: transformers has no model type {kind!r}{hint}. "
-                "Fix: use one it knows, such as llama, gpt2, qwen2 or mistral.",
-                path="model.config.model_type",
-            )
-    name = getattr(model, "name_or_path", None)
-    if isinstance(name, str) and _looks_like_a_path(name) and not Path(name).expanduser().exists():
-        raise RecipeError(
-            f"model.name_or_path: the local model directory {name!r} does not exist (relative paths start at "
-            f"{Path.cwd()}). Fix: point it at a directory written by save_pretrained().",
-            path="model.name_or_path",
-        )
-
-
-def _looks_like_a_path(name: str) -> bool:
-    """A hub id is ``name`` or ``org/name``; anything else with a separator is a local path."""
-    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name

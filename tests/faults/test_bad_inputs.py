@@ -205,24 +205,50 @@ RECIPE_MODEL = [
     Case("model-type-missing", r"model: model\.config needs model_type", model(model_type=None)),
     Case(
         "model-type-unknown",
-        r"model\.config\.model_type: transformers has no model type 'lama' \(did you mean 'llama'.*Fix",
+        r"model\.config: model_type 'lama' is not a model type transformers knows\. Did you mean 'llama'"
+        r".*Fix",
         model(model_type="lama"),
     ),
     Case(
+        "model-config-typo",
+        r"model\.config: unknown key 'hidden_sise' for model_type 'llama' \(LlamaConfig\)\. Did you mean "
+        r"'hidden_size'\? Fix: correct or remove the key",
+        model(hidden_sise=16),
+    ),
+    Case(
         "model-rejected-by-transformers",
-        r"model: HFModelFactory cannot build a model from these settings .*not a multiple of the number of "
-        r"attention heads.*Fix: correct model\.config",
+        r"model\.config: .*not a multiple of the number of attention heads \(3\)\. Fix: correct "
+        r"model\.config",
         model(num_attention_heads=3, num_key_value_heads=3),
     ),
     Case(
         "model-bad-activation",
-        r"model: HFModelFactory cannot build a model .*KeyError: 'nope'.*Fix",
+        r"model: transformers cannot build a llama model from model\.config \(KeyError: 'nope'\)\. Fix",
         model(hidden_act="nope"),
     ),
     Case(
+        "model-bad-activation-unchecked",
+        r"model: HFModelFactory cannot build a model .*KeyError: 'nope'.*Fix",
+        "model: {check_memory: false, config: {model_type: llama, hidden_size: 32, hidden_act: nope}}",
+    ),
+    Case(
         "model-local-dir-missing",
-        r"model\.name_or_path: the local model directory '\./no-such-model' does not exist.*Fix",
+        r"model\.name_or_path: directory '.*no-such-model' does not exist\. Fix: correct model\.name_or_path "
+        r"\(it is read relative to the recipe's folder",
         "model: {name_or_path: ./no-such-model}",
+    ),
+    Case(
+        "tokenizer-local-dir-missing",
+        r"tokenizer\.name_or_path: directory '.*no-such-tokenizer' does not exist\. Fix: correct "
+        r"tokenizer\.name_or_path",
+        "tokenizer: {type: huggingface, name_or_path: ../no-such-tokenizer}",
+    ),
+    Case(
+        "model-too-big-for-memory",
+        r"model: model\.config describes a 30\.58B-parameter llama model; training it needs about 455\.6 GiB "
+        r".*more than the .* Fix: .*model\.check_memory: false",
+        "model: {config: {model_type: llama, hidden_size: 16384, intermediate_size: 53248, "
+        "num_hidden_layers: 8, num_attention_heads: 128}}",
     ),
     Case(
         "model-too-large",

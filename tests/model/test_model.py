@@ -151,7 +151,7 @@ def test_unknown_model_type_is_a_short_message_with_close_matches():
 def test_missing_model_directory(tmp_path):
     with pytest.raises(
         ValidationError,
-        match=r"model\.name_or_path: directory '.*missing' does not exist\. Fix: correct the path",
+        match=r"directory '.*missing' does not exist\. Fix: correct model\.name_or_path",
     ):
         HFModelConfig(name_or_path=str(tmp_path / "missing"))
 

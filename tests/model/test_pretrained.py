@@ -115,7 +115,7 @@ def test_a_missing_directory_is_named_relative_to_the_recipe(root, tmp_path, mon
     with pytest.raises(
         RecipeError,
         match=r"model\.name_or_path: directory '.*/recipes/\.\./models/missing' does not exist\. Fix: "
-        r"correct the path \(it is read relative to the recipe's folder '.*/recipes'\)",
+        r"correct model\.name_or_path \(it is read relative to the recipe's folder '.*/recipes'\)",
     ):
         load_recipe(recipe)
 

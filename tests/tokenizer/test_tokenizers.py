@@ -98,7 +98,7 @@ def test_huggingface_factory_sets_missing_pad_token(tmp_path):
 def test_huggingface_factory_missing_path(tmp_path):
     with pytest.raises(
         ValidationError,
-        match=r"tokenizer\.name_or_path: directory '.*missing' does not exist\. Fix: correct the path .*save "
+        match=r"directory '.*missing' does not exist\. Fix: correct tokenizer\.name_or_path .*save "
         r"the tokenizer there first",
     ):
         HFTokenizerConfig(name_or_path=str(tmp_path / "missing"))
