@@ -19,6 +19,7 @@ import torch
 from pydantic import field_validator, model_validator
 from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
 
+from arctic_like.config import RecipeError
 from arctic_like.config.parts import ModelConfig
 from arctic_like.model.architecture import (
     TRAINING_COPIES,
@@ -189,9 +190,10 @@ class HFModelFactory(ModelFactory):
             fix += ", or set model.resize_token_embeddings: true to train the model with this tokenizer"
         else:
             fix += ", or remove vocab_size and the pad/bos/eos ids from model.config"
-        raise ValueError(
+        raise RecipeError(
             f"tokenizer {_describe_tokenizer(tokenizer, self.trainer)} does not match model "
-            f"{cfg.describe()}: {'; '.join(problems)}. {fix}."
+            f"{cfg.describe()}: {'; '.join(problems)}. {fix}.",
+            path="tokenizer",
         )
 
     def create_model(self, model_config: PretrainedConfig) -> torch.nn.Module:

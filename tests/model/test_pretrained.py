@@ -98,10 +98,14 @@ def test_a_tokenizer_that_does_not_match_the_model_is_an_error_naming_both(root,
     assert resized.model.get_input_embeddings().num_embeddings == 410
 
 
-def test_the_char_tokenizer_on_a_pretrained_model_is_an_error(root, tmp_path):
-    recipe = write_recipe(root, "char.yaml", tokenizer="char", output_dir=str(tmp_path / "run"))
+def test_the_char_tokenizer_on_a_pretrained_model_is_an_error(root, tmp_path, capsys):
+    output = tmp_path / "run"
+    recipe = write_recipe(root, "char.yaml", tokenizer="char", output_dir=str(output))
+    code, err = run_cli(recipe, capsys)
+    assert code == 2 and not output.exists()
+    assert err.startswith("arctic-like: error: tokenizer the 'char' tokenizer trained in-process does not")
     with pytest.raises(
-        ValueError,
+        RecipeError,
         match=r"tokenizer the 'char' tokenizer trained in-process does not match model '.*/models/tiny': "
         r"the tokenizer's pad_token_id is 0 but the model's config says 2; the tokenizer's bos_token_id is 2 "
         r"but the model's config says 0",
