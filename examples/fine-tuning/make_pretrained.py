@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
+from transformers.utils import logging as hf_logging
 
 HERE = Path(__file__).resolve().parent
 
@@ -167,6 +168,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--family", choices=sorted(ARCHITECTURES), default="llama")
     parser.add_argument("--steps", type=int, default=150, help="pre-training steps (0: untrained)")
     args = parser.parse_args(argv)
+    hf_logging.disable_progress_bar()
     loss = make(args.out, args.family, args.steps)
     print(f"saved a pretrained-style {args.family} model and its tokenizer to {args.out} (loss {loss:.3f})")
     return 0
