@@ -384,7 +384,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     saved = []
     for engine in engines:
         latest = engine.latest()
-        if latest is None or latest.name != f"checkpoint-{step}":
+        if latest is None or latest != engine.path_for(step):
             latest = engine.save()
         saved.append(latest)
     name = signal.Signals(trainer.stop_signal).name

@@ -3,9 +3,10 @@
 Subclasses implement two protected methods: `_write(tmp_dir)` (write this engine's files into a fresh
 temporary directory; called on every rank) and `_read(path, manifest)` (restore a verified checkpoint into the
 trainer). The base class owns everything that must be the same for all engines: the `checkpoint-<step>`
-layout, the temporary-directory-then-rename protocol, the manifest, the `latest` pointer, `save_total_limit`,
-finding the newest complete checkpoint and refusing broken ones with a `CheckpointError` (`auto_resume` falls
-back past corrupted ones), and reporting a full disk during a save as a `CheckpointWriteError`.
+layout (`dir_prefix` names it: `global_step_<step>` as ArcticTraining's), the temporary-directory-then-rename
+protocol, the manifest, the `latest` pointer, `save_total_limit`, finding the newest complete checkpoint and
+refusing broken ones with a `CheckpointError` (`auto_resume` falls back past corrupted ones), and reporting a
+full disk during a save as a `CheckpointWriteError`.
 """
 
 from __future__ import annotations
@@ -39,10 +40,8 @@ from arctic_like.registry import Registrable
 
 logger = logging.getLogger("arctic_like.checkpoint")
 
-CHECKPOINT_PREFIX = "checkpoint-"
 TMP_PREFIX = ".tmp-"
 LATEST_NAME = "latest"
-_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
 class CheckpointEngine(Registrable, CallbackMixin):
@@ -86,6 +85,14 @@ class CheckpointEngine(Registrable, CallbackMixin):
         """The trainer's current optimizer step (the number in `checkpoint-<step>`)."""
         return int(self.trainer.state.global_step)
 
+    def path_for(self, step: int) -> Path:
+        """The folder of this engine's checkpoint of ``step``: ``<output_dir>/<dir_prefix><step>``."""
+        return self.output_dir / f"{self.config.dir_prefix}{step}"
+
+    @property
+    def _name_re(self) -> re.Pattern[str]:
+        return re.compile(rf"^{re.escape(self.config.dir_prefix)}(\d+)$")
+
     # ------------------------------------------------------------------ when
     def should_save(self, *, end_of_epoch: bool = False, end_of_training: bool = False) -> bool:
         """Whether the trainer should call `save()` now (called by the trainer after an optimizer step,
@@ -118,7 +125,7 @@ class CheckpointEngine(Registrable, CallbackMixin):
         if not self.output_dir.is_dir():
             return []
         for p in self.output_dir.iterdir():
-            m = _CHECKPOINT_RE.match(p.name)
+            m = self._name_re.match(p.name)
             if not m or not p.is_dir():
                 continue
             manifest = read_manifest(p)
@@ -138,7 +145,7 @@ class CheckpointEngine(Registrable, CallbackMixin):
             state, "best_global_step", None
         ):
             return None
-        return self.output_dir / f"{CHECKPOINT_PREFIX}{state.best_global_step}"
+        return self.path_for(state.best_global_step)
 
     def latest(self) -> Path | None:
         """The newest complete checkpoint of this engine, or None."""
@@ -193,13 +200,13 @@ class CheckpointEngine(Registrable, CallbackMixin):
         to `checkpoint-<step>`; then the `latest` pointer is replaced and `save_total_limit` applied.
         """
         step = self.step
-        final = self.output_dir / f"{CHECKPOINT_PREFIX}{step}"
+        final = self.path_for(step)
         tmp: Path | None = None
         if self.is_rank_zero:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             self.cleanup_partial()
             tmp = Path(
-                tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{CHECKPOINT_PREFIX}{step}-", dir=self.output_dir)
+                tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-", dir=self.output_dir)
             )
         tmp = Path(broadcast_object(str(tmp) if tmp else None))
         try:

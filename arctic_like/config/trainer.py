@@ -53,6 +53,7 @@ from arctic_like.config.parts import (
     CallbackSpec,
     CheckpointConfig,
     DataConfig,
+    LogConfig,
     ModelConfig,
     OptimizerConfig,
     PartConfig,
@@ -345,7 +346,13 @@ class TrainerConfig(BaseConfig):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     max_grad_norm: float | None = Field(default=1.0, gt=0)
     exit_iteration: HumanInt | None = Field(default=None, ge=0)
+    exit_at_step: HumanInt | None = Field(default=None, ge=1)
+    """Stop when the global step reaches this (ArcticTraining's ``exit_iteration``); the schedule still spans
+    the whole run."""
+    min_steps: HumanInt | None = Field(default=None, ge=1)
+    """Repeat the training data until an epoch holds at least this many optimizer steps."""
     kill_switch_path: Path | None = None
+    log: LogConfig = Field(default_factory=LogConfig)
     progress: bool = True
     nonfinite_loss: Literal["stop", "skip"] = "stop"
     nonfinite_loss_patience: HumanInt = Field(default=10, ge=1)

@@ -60,7 +60,15 @@ CACHE_VERSION = 2
 _DATA_EVENTS = ("call", "load", "process")
 """Methods whose callbacks change the processed data (and so are part of the cache key)."""
 
-_NOT_IN_KEY = {"cache_dir", "use_cache", "num_workers", "num_proc", "eval_fraction", "eval_batch_size"}
+_NOT_IN_KEY = {
+    "cache_dir",
+    "use_cache",
+    "require_cache",
+    "num_workers",
+    "num_proc",
+    "eval_fraction",
+    "eval_batch_size",
+}
 """Data settings that do not change the processed data (splitting and batching happen after the cache)."""
 
 
@@ -78,6 +86,16 @@ def _quiet_progress() -> Iterator[None]:
 
 def _has_target(example: dict[str, list[int]]) -> bool:
     return any(label != IGNORE_INDEX for label in example["labels"])
+
+
+class _FitsIn:
+    """Whether a tokenized example has at most ``max_length`` tokens (``data.too_long: drop``; picklable)."""
+
+    def __init__(self, max_length: int) -> None:
+        self.max_length = max_length
+
+    def __call__(self, example: dict[str, list[int]]) -> bool:
+        return len(example["input_ids"]) <= self.max_length
 
 
 def _dist() -> tuple[int, int]:
@@ -113,6 +131,9 @@ class DataFactory(Registrable, CallbackMixin):
     # ---- helpers -------------------------------------------------------------------------------------------
     @property
     def seed(self) -> int:
+        """The seed of the data order and the eval split: ``data.seed``, else the run's."""
+        if self.config.seed is not None:
+            return self.config.seed
         return int(getattr(self.trainer.config, "seed", 42))
 
     @property
@@ -245,6 +266,7 @@ class DataFactory(Registrable, CallbackMixin):
             )
         encode = EncodeRows(self.formats, Encoder(self.tokenizer, self.mask_prompt), self._name())
         shape = PackRows(max_length) if self.config.packing else TruncateRows(max_length)
+        drop_long = self.config.too_long == "drop"
         transform = digest(
             CACHE_VERSION,
             tokenizer_fingerprint(self.tokenizer),
@@ -252,6 +274,7 @@ class DataFactory(Registrable, CallbackMixin):
             list(self.formats),
             self.config.packing,
             max_length,
+            drop_long,
         )
         out = datasets.DatasetDict()
         for split, data in dataset.items():
@@ -265,6 +288,10 @@ class DataFactory(Registrable, CallbackMixin):
                     num_proc=num_proc,
                     new_fingerprint=f"{tag}-tok",
                 )
+                if drop_long:
+                    tokenized = tokenized.filter(
+                        _FitsIn(max_length), num_proc=num_proc, new_fingerprint=f"{tag}-fits"
+                    )
                 shaped = tokenized.map(  # in one process: packing depends on which rows share a batch
                     shape,
                     batched=True,
@@ -276,7 +303,8 @@ class DataFactory(Registrable, CallbackMixin):
         return out
 
     def split(self, dataset: datasets.DatasetDict) -> tuple[datasets.Dataset, datasets.Dataset | None]:
-        """``(train, eval)``: the ``eval`` split if any, else ``eval_fraction`` of train, else ``None``."""
+        """``(train, eval)``: the ``eval`` split if any, else ``eval_fraction`` of train, else ``None``. With
+        the run's ``min_steps``, the training rows repeat until an epoch holds that many optimizer steps."""
         train = dataset["train"]
         evaluation = dataset.get("eval")
         if evaluation is None and self.config.eval_fraction > 0:
@@ -286,7 +314,23 @@ class DataFactory(Registrable, CallbackMixin):
             logger.info("data.eval_fraction ignored: the data has an eval split (eval_sources or a task)")
         if evaluation is not None and len(evaluation) == 0:
             evaluation = None
-        return train, evaluation
+        return self._repeated(train), evaluation
+
+    def _repeated(self, train: datasets.Dataset) -> datasets.Dataset:
+        """``train`` repeated to fill ``min_steps`` optimizer steps of every process (ArcticTraining's
+        ``min_iterations``)."""
+        config = self.trainer.config
+        min_steps = getattr(config, "min_steps", None)
+        if not min_steps or len(train) == 0:
+            return train
+        world_size, _ = _dist()
+        per_step = int(config.micro_batch_size) * int(config.gradient_accumulation_steps) * world_size
+        needed = min_steps * per_step
+        if len(train) >= needed:
+            return train
+        copies = -(-needed // len(train))
+        logger.info("min_steps=%d: the %d training rows repeat to %d", min_steps, len(train), needed)
+        return datasets.concatenate_datasets([train] * copies).select(range(needed))
 
     def create_dataloader(self, dataset: datasets.Dataset, training: bool) -> DataLoader:
         """A dataloader over ``dataset`` with a ``DistributedSampler`` (shuffled by seed when training)."""
@@ -358,6 +402,11 @@ class DataFactory(Registrable, CallbackMixin):
         if (path / "dataset_dict.json").exists():
             logger.info("using cached processed data from %s", path)
             return datasets.load_from_disk(str(path))
+        if self.config.require_cache:
+            raise FileNotFoundError(
+                f"data.require_cache is set but the processed-data cache has no entry {path}. Fix: run "
+                "`arctic-like process-data RECIPE` first (same data settings), or unset require_cache."
+            )
         processed = self.process(self._loaded_data())
         self._unsaved_cache = (processed, path)
         if not self.defer_cache_write:

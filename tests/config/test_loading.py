@@ -176,10 +176,10 @@ def test_override_dotted_index_and_append(tmp_path):
 def test_unknown_override_key_lists_valid_keys(tmp_path):
     with pytest.raises(
         RecipeError,
-        match=r"--set optimizer\.learning_rate=1: unknown key 'learning_rate' in "
+        match=r"--set optimizer\.learnrate=1: unknown key 'learnrate' in "
         r"'optimizer'; valid keys: type, lr, weight_decay, betas, eps\.",
     ):
-        load_recipe(write(tmp_path, RECIPE), ["optimizer.learning_rate=1"])
+        load_recipe(write(tmp_path, RECIPE), ["optimizer.learnrate=1"])
 
 
 def test_unknown_top_level_override_suggests(tmp_path):
