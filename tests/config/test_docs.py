@@ -10,6 +10,7 @@ from arctic_like.config import (
     CheckpointConfig,
     DataConfig,
     DataSourceConfig,
+    LogConfig,
     SchedulerConfig,
     TrainerConfig,
 )
@@ -24,7 +25,7 @@ from arctic_like.data import (
 )
 from arctic_like.model import HFModelConfig
 from arctic_like.optimizer import AdamWConfig, SGDConfig
-from arctic_like.scheduler import WSDSchedulerConfig
+from arctic_like.scheduler import HFSchedulerConfig, WSDSchedulerConfig
 from arctic_like.tokenizer import BPETokenizerConfig, HFTokenizerConfig
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
@@ -46,7 +47,9 @@ MODELS = [
     SGDConfig,
     SchedulerConfig,
     WSDSchedulerConfig,
+    HFSchedulerConfig,
     CheckpointConfig,
+    LogConfig,
     CallbackSpec,
 ]
 

@@ -201,8 +201,8 @@ def test_override_in_source_uses_the_source_type(tmp_path):
     with pytest.raises(
         RecipeError,
         match=r"unknown key 'path' in 'data\.sources\[0\]'; "
-        r"valid keys: type, column_mapping, role_mapping, limit, fraction, shuffle, seed, num_samples, "
-        r"eval_samples, digits",
+        r"valid keys: type, column_mapping, role_mapping, limit, fraction, shuffle, seed, content_key, "
+        r"num_samples, eval_samples, digits",
     ):
         load_recipe(write(tmp_path, RECIPE), ["data.sources[0].path=x.jsonl"])
 
