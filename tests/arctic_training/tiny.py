@@ -66,9 +66,8 @@ def save_chat(path: Path) -> Path:
 
 def save_messages(path: Path) -> Path:
     """Chat rows with a ``messages`` list, split into ``train_sft``/``test_sft`` like ultrachat_200k."""
-    rows = [
-        {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]} for q, a in QUESTIONS
-    ]
+    turns = [[{"role": "user", "content": q}, {"role": "assistant", "content": a}] for q, a in QUESTIONS]
+    rows = [{"messages": messages} for messages in turns]
     data = datasets.Dataset.from_list(rows)
     datasets.DatasetDict({"train_sft": data, "test_sft": data.select(range(4))}).save_to_disk(str(path))
     return path
