@@ -205,9 +205,7 @@ class CheckpointEngine(Registrable, CallbackMixin):
         if self.is_rank_zero:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             self.cleanup_partial()
-            tmp = Path(
-                tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-", dir=self.output_dir)
-            )
+            tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-", dir=self.output_dir))
         tmp = Path(broadcast_object(str(tmp) if tmp else None))
         try:
             self._write(tmp)
