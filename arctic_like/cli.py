@@ -369,6 +369,8 @@ def _latest(trainer: Any) -> Path | None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """`arctic-like train RECIPE`: build the trainer and train (or, with `--dry-run`, print the plan)."""
+    from arctic_like.context import call_with_optional
+
     trainer = args.trainer = _build(args, _load(args))
     if args.dry_run:
         from arctic_like.plan import describe_plan
@@ -385,7 +387,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     for engine in engines:
         latest = engine.latest()
         if latest is None or latest != engine.path_for(step):
-            latest = engine.save()
+            latest = call_with_optional(engine.save, model=trainer.model)
         saved.append(latest)
     name = signal.Signals(trainer.stop_signal).name
     if saved:

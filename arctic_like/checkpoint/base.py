@@ -36,6 +36,7 @@ from arctic_like.checkpoint.config import CheckpointEngineConfig
 from arctic_like.checkpoint.errors import CheckpointError, CheckpointWriteError, CorruptCheckpointError
 from arctic_like.checkpoint.manifest import MANIFEST_NAME, build_manifest, read_manifest, verify
 from arctic_like.checkpoint.state import barrier, broadcast_object, unwrap_model
+from arctic_like.context import TrainerContext, call_with_optional
 from arctic_like.registry import Registrable
 
 logger = logging.getLogger("arctic_like.checkpoint")
@@ -44,7 +45,7 @@ TMP_PREFIX = ".tmp-"
 LATEST_NAME = "latest"
 
 
-class CheckpointEngine(Registrable, CallbackMixin):
+class CheckpointEngine(TrainerContext, Registrable, CallbackMixin):
     """Saves and restores a trainer's run under `config.output_dir` as `checkpoint-<global_step>/`.
 
     Events: `save` (returns the checkpoint path) and `load` (takes the path). Built as
@@ -69,12 +70,14 @@ class CheckpointEngine(Registrable, CallbackMixin):
         return Path(self.trainer.config.output_dir) / self.default_subdir
 
     @property
-    def global_rank(self) -> int:
-        return int(getattr(self.trainer, "global_rank", 0) or 0)
+    def epoch_finished(self) -> bool:
+        """Whether the trainer's current epoch is over (ArcticTraining's name)."""
+        return bool(getattr(self.trainer, "epoch_finished", False))
 
     @property
-    def world_size(self) -> int:
-        return int(getattr(self.trainer, "world_size", 1) or 1)
+    def training_finished(self) -> bool:
+        """Whether the trainer's training loop is over (ArcticTraining's name)."""
+        return bool(getattr(self.trainer, "training_finished", False))
 
     @property
     def is_rank_zero(self) -> bool:
@@ -170,7 +173,7 @@ class CheckpointEngine(Registrable, CallbackMixin):
         is built. A corrupted checkpoint is skipped with a warning naming it; if every one is corrupted, a
         `CorruptCheckpointError` says so (starting afresh would overwrite them)."""
         if self.config.resume_from is not None:
-            return self.load(self.config.resume_from)
+            return call_with_optional(self.load, self.config.resume_from, model=self.trainer_model)
         if not self.config.auto_resume:
             return None
         candidates = self.checkpoints()
@@ -179,7 +182,7 @@ class CheckpointEngine(Registrable, CallbackMixin):
             return None
         for path in reversed(candidates):
             try:
-                self.load(path)
+                call_with_optional(self.load, path, model=self.trainer_model)
             except CorruptCheckpointError as error:
                 logger.warning(
                     "auto_resume: skipping %s, falling back to an earlier checkpoint: %s", path, error
@@ -193,12 +196,15 @@ class CheckpointEngine(Registrable, CallbackMixin):
         )
 
     # ------------------------------------------------------------------ save / load
-    def save(self) -> Path:
-        """Write a checkpoint of the current step atomically and return its final path.
+    def save(self, model: torch.nn.Module | None = None) -> Path:
+        """Write a checkpoint of the current step atomically and return its final path. ``model`` is the
+        trainer's model (ArcticTraining's signature; ``pre-save`` callbacks may read it): the engine saves the
+        trainer's run, so another model is an error.
 
         Files go to `<output_dir>/.tmp-checkpoint-<step>-<random>/`, are fsynced, and the directory is renamed
         to `checkpoint-<step>`; then the `latest` pointer is replaced and `save_total_limit` applied.
         """
+        self._check_model(model, "save")
         step = self.step
         final = self.path_for(step)
         tmp: Path | None = None
@@ -233,8 +239,10 @@ class CheckpointEngine(Registrable, CallbackMixin):
         logger.info("saved checkpoint %s", final)
         return final
 
-    def load(self, path: str | os.PathLike) -> Path:
-        """Verify checkpoint `path` and restore it into the trainer; raises `CheckpointError` if unusable."""
+    def load(self, path: str | os.PathLike, model: torch.nn.Module | None = None) -> Path:
+        """Verify checkpoint `path` and restore it into the trainer; raises `CheckpointError` if unusable.
+        ``model`` is the trainer's model (ArcticTraining's signature), as in `save`."""
+        self._check_model(model, "load")
         path = Path(path)
         if path.name.startswith(TMP_PREFIX):
             raise CheckpointError(
@@ -254,6 +262,19 @@ class CheckpointEngine(Registrable, CallbackMixin):
         self._last_saved_step = int(manifest["step"])
         logger.info("loaded checkpoint %s (step %s)", path, manifest["step"])
         return path
+
+    @property
+    def trainer_model(self) -> torch.nn.Module | None:
+        """The trainer's model, as the trainer holds it."""
+        return getattr(self.trainer, "model", None)
+
+    def _check_model(self, model: torch.nn.Module | None, action: str) -> None:
+        if model is None or model is self.trainer_model or model is unwrap_model(self.trainer):
+            return
+        raise CheckpointError(
+            f"checkpoint engine {self.name!r} was asked to {action} a model other than the trainer's. Fix: "
+            f"pass the trainer's model (or nothing); a checkpoint holds the whole run of its trainer."
+        )
 
     def _disk_full_error(self, name: str) -> CheckpointWriteError:
         usage = shutil.disk_usage(self.output_dir)

@@ -28,6 +28,7 @@ from arctic_like import registry
 from arctic_like.callback import CallbackMixin
 from arctic_like.checkpoint.atomic import honour_umask
 from arctic_like.config.parts import DataConfig
+from arctic_like.context import TrainerContext
 from arctic_like.data.evaluation import greedy_accuracy
 from arctic_like.data.fingerprint import (
     Unfingerprintable,
@@ -104,7 +105,7 @@ def _dist() -> tuple[int, int]:
     return 1, 0
 
 
-class DataFactory(Registrable, CallbackMixin):
+class DataFactory(TrainerContext, Registrable, CallbackMixin):
     """Builds the train and eval dataloaders: ``DataFactory(trainer, config)()`` → ``(train, eval or None)``.
 
     Uses ``trainer.tokenizer`` and ``trainer.config`` (``seed``, ``micro_batch_size``, ``output_dir``,
@@ -135,6 +136,11 @@ class DataFactory(Registrable, CallbackMixin):
         if self.config.seed is not None:
             return self.config.seed
         return int(getattr(self.trainer.config, "seed", 42))
+
+    @property
+    def micro_batch_size(self) -> int:
+        """Examples per micro-batch of the training loader (the trainer's ``micro_batch_size``)."""
+        return int(self.trainer.config.micro_batch_size)
 
     @property
     def num_proc(self) -> int:

@@ -9,12 +9,13 @@ from transformers import PretrainedConfig
 
 from arctic_like.callback import CallbackMixin
 from arctic_like.config.parts import ModelConfig
+from arctic_like.context import TrainerContext
 from arctic_like.registry import Registrable
 
 __all__ = ["ModelFactory"]
 
 
-class ModelFactory(Registrable, CallbackMixin):
+class ModelFactory(TrainerContext, Registrable, CallbackMixin):
     """Builds the run's model: ``ModelFactory(trainer, config)()`` → ``create_model(create_config())``."""
 
     config: ClassVar[type[ModelConfig]] = ModelConfig

@@ -32,6 +32,7 @@ from arctic_like.checkpoint import CheckpointEngine, TorchCheckpointEngine
 from arctic_like.checkpoint.state import rng_state, set_rng_state
 from arctic_like.config import RecipeError, TrainerConfig
 from arctic_like.config.trainer import resolve_factory
+from arctic_like.context import call_with_optional
 from arctic_like.data import CausalDataFactory, DataFactory
 from arctic_like.engine import Engine, engine_class, resolve_device
 from arctic_like.integrations.hf import HFCallbackSupport
@@ -350,7 +351,9 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         except NonFiniteLossError as error:
             if self.config.nonfinite_loss != "skip" or not self.checkpoint_engines:
                 raise
-            saved = ", ".join(str(e.save()) for e in self.checkpoint_engines)
+            saved = ", ".join(
+                str(call_with_optional(e.save, model=self.model)) for e in self.checkpoint_engines
+            )
             raise NonFiniteLossError(
                 f"{error} The state at failure, skip counters included: {saved}"
             ) from None
@@ -479,10 +482,15 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             loss = self.loss(batch)
             self._check_finite(loss)
             self.backward(loss)
+        self._micro_batch_done(loss, batch["input_ids"].numel())
+
+    def _micro_batch_done(self, loss: torch.Tensor, tokens: int) -> None:
+        """After a micro-batch's backward: its loss and ``tokens`` join the window, which closes (optimizer
+        step) at its last micro-batch."""
         self._window_backwards += 1
         self._boundary_backward = self.accumulation_boundary
         self._window_loss += loss.detach()
-        self.state.total_flos += self._flos_per_token * batch["input_ids"].numel() * self.world_size
+        self.state.total_flos += self._flos_per_token * tokens * self.world_size
         if self.accumulation_boundary:
             self._close_window()
 
@@ -779,7 +787,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         engines = self.__dict__.pop("_engines_to_save", None) or self.checkpoint_engines
         self._record_best_checkpoint(engines)
         self.callback_states()
-        paths = [engine.save() for engine in engines]
+        paths = [call_with_optional(engine.save, model=self.model) for engine in engines]
         self.control.should_save = False
         return paths[0] if paths else None
 
