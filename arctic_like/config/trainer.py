@@ -235,15 +235,16 @@ def resolve_factory(trainer_cls: type | None, part: str, type_name: str | None) 
                 f"{', '.join(available) or '(none registered)'}. Fix: set `{part}.type`."
             )
         return default
+    # A default that inherits its name (so is not registered under it) is picked by that name: a trainer that
+    # declares a variant of the `sft` data factory gets it for `type: sft`.
+    if default is not None and "name" not in default.__dict__ and getattr(default, "name", None) == type_name:
+        return default
     errors = []
     for base in allowed:
         try:
             return registry.get(base, type_name)
         except registry.RegistryError as error:
             errors.append(error)
-    # A default that inherits its name (so is not registered under it) is still picked by that name.
-    if default is not None and getattr(default, "name", None) == type_name:
-        return default
     if len(allowed) == 1:
         raise errors[0]
     available = sorted({n for a in allowed for n in registry.names(a)})

@@ -264,49 +264,60 @@ class DataFactory(TrainerContext, Registrable, CallbackMixin):
     def process(self, dataset: datasets.DatasetDict) -> datasets.DatasetDict:
         """Tokenize each example by its format, then pack into ``max_length`` rows (``packing``) or truncate
         to ``max_length``; examples without a target are dropped."""
+        return datasets.DatasetDict(
+            {split: self._shape(self._tokenize(data)) for split, data in dataset.items()}
+        )
+
+    def _transform(self) -> str:
+        """A digest of the tokenization and shaping settings (names the ``datasets`` cache files)."""
+        config = self.config
+        return digest(
+            CACHE_VERSION,
+            tokenizer_fingerprint(self.tokenizer),
+            self.mask_prompt,
+            list(self.formats),
+            config.packing,
+            config.max_length,
+            config.too_long,
+        )
+
+    def _tokenize(self, data: datasets.Dataset) -> datasets.Dataset:
+        """Rows → ``input_ids`` and ``labels`` by their format."""
+        encode = EncodeRows(self.formats, Encoder(self.tokenizer, self.mask_prompt), self._name())
+        with _quiet_progress():
+            return data.map(
+                encode,
+                batched=True,
+                remove_columns=data.column_names,
+                num_proc=procs(self.num_proc, data),
+                new_fingerprint=digest(self._transform(), "tok", data._fingerprint),
+            )
+
+    def _shape(self, tokenized: datasets.Dataset) -> datasets.Dataset:
+        """Tokenized rows packed or truncated to ``max_length`` (longer ones dropped with ``too_long: drop``),
+        without the rows left with no target."""
         max_length = self.config.max_length
         if self.config.packing and not packing_supported():
             raise ValueError(
                 "data.packing needs a transformers whose masking_utils keep packed documents apart (5.x "
                 "does). Fix: upgrade transformers, or set data.packing: false."
             )
-        encode = EncodeRows(self.formats, Encoder(self.tokenizer, self.mask_prompt), self._name())
         shape = PackRows(max_length) if self.config.packing else TruncateRows(max_length)
-        drop_long = self.config.too_long == "drop"
-        transform = digest(
-            CACHE_VERSION,
-            tokenizer_fingerprint(self.tokenizer),
-            self.mask_prompt,
-            list(self.formats),
-            self.config.packing,
-            max_length,
-            drop_long,
-        )
-        out = datasets.DatasetDict()
-        for split, data in dataset.items():
-            tag = digest(transform, split, data._fingerprint)
-            num_proc = procs(self.num_proc, data)
-            with _quiet_progress():
-                tokenized = data.map(
-                    encode,
-                    batched=True,
-                    remove_columns=data.column_names,
-                    num_proc=num_proc,
-                    new_fingerprint=f"{tag}-tok",
+        tag = digest(self._transform(), "shape", tokenized._fingerprint)
+        num_proc = procs(self.num_proc, tokenized)
+        with _quiet_progress():
+            if self.config.too_long == "drop":
+                tokenized = tokenized.filter(
+                    _FitsIn(max_length), num_proc=num_proc, new_fingerprint=f"{tag}-fits"
                 )
-                if drop_long:
-                    tokenized = tokenized.filter(
-                        _FitsIn(max_length), num_proc=num_proc, new_fingerprint=f"{tag}-fits"
-                    )
-                shaped = tokenized.map(  # in one process: packing depends on which rows share a batch
-                    shape,
-                    batched=True,
-                    batch_size=10_000,
-                    remove_columns=tokenized.column_names,
-                    new_fingerprint=f"{tag}-shape",
-                )
-                out[split] = shaped.filter(_has_target, num_proc=num_proc, new_fingerprint=f"{tag}-filter")
-        return out
+            shaped = tokenized.map(  # in one process: packing depends on which rows share a batch
+                shape,
+                batched=True,
+                batch_size=10_000,
+                remove_columns=tokenized.column_names,
+                new_fingerprint=f"{tag}-shape",
+            )
+            return shaped.filter(_has_target, num_proc=num_proc, new_fingerprint=f"{tag}-filter")
 
     def split(self, dataset: datasets.DatasetDict) -> tuple[datasets.Dataset, datasets.Dataset | None]:
         """``(train, eval)``: the ``eval`` split if any, else ``eval_fraction`` of train, else ``None``. With
@@ -387,11 +398,19 @@ class DataFactory(TrainerContext, Registrable, CallbackMixin):
 
     # ---- loading once, and the cache -----------------------------------------------------------------------
     def _loaded_data(self) -> datasets.DatasetDict:
-        """``load()``'s result after its callbacks; read once, and again if callbacks were attached since."""
+        """The sources' rows after their callbacks; read once, and again if callbacks were attached since."""
         chains = self._load_chains()
         if self._loaded is None or self._loaded[0] != chains:
-            self._loaded = (chains, self.load())
+            self._loaded = (chains, self._raw_rows())
         return self._loaded[1]
+
+    def _raw_rows(self) -> datasets.DatasetDict:
+        """The rows before tokenization: ``load()`` (overridden where ``load`` returns processed rows)."""
+        return self.load()
+
+    def _processed(self) -> datasets.DatasetDict:
+        """The processed splits (before the cache): ``process(load())``."""
+        return self.process(self._loaded_data())
 
     def _load_chains(self) -> tuple[Any, ...]:
         """The callbacks that shape the loaded rows: the factory's on ``load``, and every source's."""
@@ -403,7 +422,7 @@ class DataFactory(TrainerContext, Registrable, CallbackMixin):
         key = self.cache_key() if self.config.use_cache else None
         if key is None:
             with _in_memory():
-                return self.process(self._loaded_data())
+                return self._processed()
         path = self.cache_dir() / key
         if (path / "dataset_dict.json").exists():
             logger.info("using cached processed data from %s", path)
@@ -413,7 +432,7 @@ class DataFactory(TrainerContext, Registrable, CallbackMixin):
                 f"data.require_cache is set but the processed-data cache has no entry {path}. Fix: run "
                 "`arctic-like process-data RECIPE` first (same data settings), or unset require_cache."
             )
-        processed = self.process(self._loaded_data())
+        processed = self._processed()
         self._unsaved_cache = (processed, path)
         if not self.defer_cache_write:
             self.save_cache()
