@@ -57,7 +57,7 @@ from arctic_like.data import CausalDataFactory as _CausalDataFactory
 from arctic_like.data import DataFactory as _DataFactory
 from arctic_like.data import DataSource, HFDataSource
 from arctic_like.data import SFTDataFactory as _SFTDataFactory
-from arctic_like.data.base import _quiet_progress
+from arctic_like.data.base import quiet_progress
 from arctic_like.model import HFModelFactory, ModelFactory
 from arctic_like.optimizer import OptimizerFactory
 from arctic_like.registry import register
@@ -312,7 +312,7 @@ class DataFactory(_DataFactory):
     def load(self, data_sources: list[DataSource] | None = None) -> datasets.Dataset:  # type: ignore[override]
         """The processed rows of ``data_sources`` (default: the training sources)."""
         sources = self.sources("train") if data_sources is None else data_sources
-        with _quiet_progress():
+        with quiet_progress():
             rows = [source(self._role(source)) for source in sources]
         return self._shape(datasets.concatenate_datasets([self.process(r) for r in rows]))
 
@@ -328,7 +328,7 @@ class DataFactory(_DataFactory):
         evaluation = [s for s in self.sources("train") if s.held_out()]
         if self.sources("eval") or evaluation:
             parts = [self.load(self.sources("eval"))] if self.sources("eval") else []
-            with _quiet_progress():
+            with quiet_progress():
                 held_out = [source("eval") for source in evaluation]
             parts += [self._shape(self.process(rows)) for rows in held_out]
             out["eval"] = datasets.concatenate_datasets(parts)

@@ -51,6 +51,7 @@ __all__ = [
     "DataFactory",
     "SFTDataConfig",
     "SFTDataFactory",
+    "quiet_progress",
 ]
 
 logger = logging.getLogger("arctic_like.data")
@@ -74,7 +75,7 @@ _NOT_IN_KEY = {
 
 
 @contextlib.contextmanager
-def _quiet_progress() -> Iterator[None]:
+def quiet_progress() -> Iterator[None]:
     """Hide the ``datasets`` progress bars for map/filter/save (the trainer shows its own progress)."""
     was_enabled = not datasets.utils.are_progress_bars_disabled()
     datasets.utils.disable_progress_bars()
@@ -239,7 +240,7 @@ class DataFactory(TrainerContext, Registrable, CallbackMixin):
         of training sources that have them (the synthetic tasks)."""
         if not self.config.sources:
             raise ValueError("data.sources is empty. Fix: add a source, e.g. `sources: [addition]`.")
-        with _quiet_progress():
+        with quiet_progress():
             train = [source("train") for source in self.sources("train")]
             evaluation = [source("eval") for source in self.sources("eval")]
             evaluation += [source("eval") for source in self.sources("train") if source.held_out()]
@@ -284,7 +285,7 @@ class DataFactory(TrainerContext, Registrable, CallbackMixin):
     def _tokenize(self, data: datasets.Dataset) -> datasets.Dataset:
         """Rows → ``input_ids`` and ``labels`` by their format."""
         encode = EncodeRows(self.formats, Encoder(self.tokenizer, self.mask_prompt), self._name())
-        with _quiet_progress():
+        with quiet_progress():
             return data.map(
                 encode,
                 batched=True,
@@ -305,7 +306,7 @@ class DataFactory(TrainerContext, Registrable, CallbackMixin):
         shape = PackRows(max_length) if self.config.packing else TruncateRows(max_length)
         tag = digest(self._transform(), "shape", tokenized._fingerprint)
         num_proc = procs(self.num_proc, tokenized)
-        with _quiet_progress():
+        with quiet_progress():
             if self.config.too_long == "drop":
                 tokenized = tokenized.filter(
                     _FitsIn(max_length), num_proc=num_proc, new_fingerprint=f"{tag}-fits"
@@ -449,7 +450,7 @@ class DataFactory(TrainerContext, Registrable, CallbackMixin):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
             try:
-                with _quiet_progress():
+                with quiet_progress():
                     processed.save_to_disk(str(tmp))
                 honour_umask(tmp)
                 os.replace(tmp, path)
