@@ -901,7 +901,7 @@ def _hf_scheduler(key: str, value: Any) -> Callable[[dict[str, Any], Context], A
 
 
 def _deepspeed_stage(recipe: dict[str, Any], ctx: Context) -> Any:
-    return 2 if recipe.get("engine") == "deepspeed" else DROP
+    return {"stage": 2} if recipe.get("engine") == "deepspeed" else DROP
 
 
 DEFAULTS: tuple[Default, ...] = (
@@ -948,9 +948,9 @@ DEFAULTS: tuple[Default, ...] = (
         compute=_sft_drops_long,
     ),
     Default(
-        "deepspeed.zero_optimization.stage",
-        "`2`",
-        "DeepSpeed's (0)",
+        "deepspeed.zero_optimization",
+        "`{stage: 2}`",
+        "DeepSpeed's (stage 0)",
         "under engine: deepspeed",
         compute=_deepspeed_stage,
     ),
@@ -1122,51 +1122,51 @@ def translate(
     ctx = Context(raw=recipe, file=file, lines=lines, base_dir=base_dir)
     builder = _Builder(ctx)
     notes = [f"{file or 'recipe'}: read as an ArcticTraining recipe ({reason})"]
-    _translate_node(recipe, (), builder, notes)
+    _translate_node(recipe, (), (), builder, notes)
     _apply_defaults(builder, notes)
     return Translation(builder.recipe, builder.lines, notes)
 
 
-def _translate_node(node: Any, path: tuple[Key, ...], builder: _Builder, notes: list[str]) -> None:
+def _translate_node(
+    node: Any, path: tuple[Key, ...], out: tuple[Key, ...], builder: _Builder, notes: list[str]
+) -> None:
+    """Translate the keys of ``node`` (at ArcticTraining path ``path``; ``out``: the same place in the
+    translated recipe, whose lists lack the entries dropped on the way)."""
     items = node.items() if isinstance(node, dict) else enumerate(node)
+    kept = 0
     for key, value in items:
         sub = (*path, key)
+        sub_out = (*out, kept if isinstance(key, int) else key)
         ctx = builder.ctx
-        ctx.path = sub
-        line = ctx.line
+        ctx.path, ctx.container = sub, node
+        line, origin = ctx.line, format_path(sub)
         row = _row_for(sub)
         if row is not None and row.entry:
             value = row.convert(value, ctx) if row.convert else value
             if value is DROP:
-                notes.append(f"{where(ctx.file, line)}{format_path(sub)} dropped: {row.note}")
+                notes.append(f"{where(ctx.file, line)}{origin} dropped: {row.note}")
                 continue
-            if isinstance(value, dict):
-                if not value:
-                    builder.set(_fill(row.ours, sub), {}, format_path(sub), line)
-                _translate_node(value, sub, builder, notes)
-            else:
-                builder.set(_fill(row.ours, sub), value, format_path(sub), line)
+        kept += 1
+        container = pattern(sub) in _CONTAINERS or (row is not None and row.entry)
+        if isinstance(value, dict | list) and container:
+            if not value and (row is None or row.also_ours):
+                builder.set(sub_out, value, origin, line)
+            _translate_node(value, sub, sub_out, builder, notes)
             continue
-        if pattern(sub) in _CONTAINERS and isinstance(value, dict | list):
-            if not value:
-                builder.set(_fill(row.ours if row else pattern(sub), sub), value, format_path(sub), line)
-            _translate_node(value, sub, builder, notes)
-            continue
-        if row is None:
-            builder.set(sub, value, format_path(sub), line)
+        if row is None or row.entry:
+            builder.set(sub_out, value, origin, line)
             continue
         ctx.extra = []
         converted = row.convert(value, ctx) if row.convert else value
         targets = [] if converted is DROP or not row.ours else [(row.ours, converted, False)]
         for ours, extra_value, appended in [*targets, *ctx.extra]:
-            target = _fill(ours, sub)
             if appended:
-                builder.append(target, extra_value, format_path(sub), line)
+                builder.append(_fill(ours, sub_out), extra_value, origin, line)
             else:
-                builder.set(target, extra_value, format_path(sub), line)
+                builder.set(_fill(ours, sub_out), extra_value, origin, line)
         if row.kind != "same" or ctx.extra:
-            shown = ", ".join(f"{format_path(_fill(o, sub))}={v!r}" for o, v, _ in [*targets, *ctx.extra])
-            notes.append(f"{where(ctx.file, line)}{format_path(sub)} -> {shown or 'nothing'}: {row.note}")
+            shown = ", ".join(f"{format_path(_fill(o, sub_out))}={v!r}" for o, v, _ in [*targets, *ctx.extra])
+            notes.append(f"{where(ctx.file, line)}{origin} -> {shown or 'nothing'}: {row.note}")
 
 
 def _apply_defaults(builder: _Builder, notes: list[str]) -> None:
