@@ -905,7 +905,7 @@ def _deepspeed_stage(recipe: dict[str, Any], ctx: Context) -> Any:
 
 
 DEFAULTS: tuple[Default, ...] = (
-    Default("type", "`sft`", "`causal`", "ArcticTraining's default trainer", "sft"),
+    Default("type", "`sft`", "`causal`", "the SFT trainer: prompts are masked", "sft"),
     Default("code", "`train.py`", "none", "imported when it sits beside the recipe", compute=_train_py),
     Default(
         "precision",
@@ -923,8 +923,8 @@ DEFAULTS: tuple[Default, ...] = (
         "the same kernel for most models",
         "sdpa",
     ),
-    Default("optimizer.lr", "`5e-4`", "`1e-3`", "", compute=_when_adam(5e-4)),
-    Default("optimizer.weight_decay", "`0.1`", "`0.01`", "", compute=_when_adam(0.1)),
+    Default("optimizer.lr", "`5e-4`", "`1e-3`", "of AdamW", compute=_when_adam(5e-4)),
+    Default("optimizer.weight_decay", "`0.1`", "`0.01`", "of AdamW", compute=_when_adam(0.1)),
     Default("scheduler.type", "`huggingface` (`linear`)", "`cosine`", "linear decay to 0", "huggingface"),
     Default(
         "scheduler.warmup_ratio",
@@ -1253,5 +1253,21 @@ def coverage() -> dict[str, int]:
     return counts
 
 
+def write_docs(page: Path) -> None:
+    """Put the current tables into ``page`` (docs/migrating.md), between their ``<!-- ... -->`` markers."""
+    text = page.read_text(encoding="utf-8")
+    for name, table in (("key-table", key_table()), ("defaults-table", defaults_table())):
+        start, end = f"<!-- {name} -->\n", f"\n<!-- /{name} -->"
+        head, _, rest = text.partition(start)
+        _, _, tail = rest.partition(end)
+        text = f"{head}{start}{table}{end}{tail}"
+    page.write_text(text, encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(key_table(), defaults_table(), coverage(), sep="\n\n")
+    import sys
+
+    if sys.argv[1:] == ["--write-docs"]:
+        write_docs(Path(__file__).resolve().parents[2] / "docs" / "migrating.md")
+    else:
+        print(key_table(), defaults_table(), coverage(), sep="\n\n")
