@@ -172,6 +172,20 @@ class Engine(ABC):
         finally:
             torch.set_num_threads(before)
 
+    def prepare_frozen(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Take a second model that only runs forward (DPO's reference): frozen, in eval mode, on the device.
+
+        Returns what :meth:`forward_frozen` is given.
+        """
+        model.requires_grad_(False)
+        model.eval()
+        return model.to(self.device)
+
+    def forward_frozen(self, model: torch.nn.Module, batch: dict[str, Any]) -> Any:
+        """Run a model prepared by :meth:`prepare_frozen` without gradients (autocast as ``forward``)."""
+        with torch.no_grad(), self.autocast():
+            return model(**batch)
+
     def train_mode(self, training: bool) -> None:
         """Put the model in training or evaluation mode."""
         self.unwrap().train(training)

@@ -121,6 +121,31 @@ class DeepSpeedEngine(Engine):
         """Run the DeepSpeed engine's forward (DeepSpeed handles bf16/fp16 casting)."""
         return self.wrapped(**batch)
 
+    def prepare_frozen(self, model: torch.nn.Module) -> torch.nn.Module:
+        """An inference-only DeepSpeed engine with the trained model's precision; partitioned like it under
+        ZeRO-3 (each rank holds a shard), whole on each rank otherwise."""
+        import deepspeed
+
+        model.requires_grad_(False)
+        model.eval()
+        stage = int(self.ds_config.get("zero_optimization", {}).get("stage", 0))
+        config = {
+            key: self.ds_config[key]
+            for key in ("train_micro_batch_size_per_gpu", "train_batch_size", "bf16", "fp16")
+            if key in self.ds_config
+        }
+        config["zero_optimization"] = {"stage": 3 if stage == 3 else 0}
+        config["steps_per_print"] = 1 << 30
+        model = model.to(self.device)
+        engine, *_ = deepspeed.initialize(model=model, config=config, dist_init_required=False)
+        engine.eval()
+        return engine
+
+    def forward_frozen(self, model: torch.nn.Module, batch: dict[str, Any]) -> Any:
+        """Run a model prepared by :meth:`prepare_frozen` without gradients."""
+        with torch.no_grad():
+            return model(**batch)
+
     @contextlib.contextmanager
     def accumulate(self, boundary: bool) -> Iterator[None]:
         """Tell DeepSpeed whether this micro-batch closes the accumulation window."""

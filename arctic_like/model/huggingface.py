@@ -30,6 +30,7 @@ from arctic_like.model.architecture import (
     training_memory,
 )
 from arctic_like.model.base import ModelFactory
+from arctic_like.model.peft import PeftSettings
 from arctic_like.pretrained import load_failure, no_progress_bars, resolve_pretrained
 
 __all__ = ["DTYPES", "SPECIAL_TOKEN_IDS", "HFModelConfig", "HFModelFactory"]
@@ -56,6 +57,8 @@ class HFModelConfig(ModelConfig):
     check_memory: bool = True
     """Refuse a ``config`` whose weights, gradients and Adam state would not fit in memory."""
     trust_remote_code: bool = False
+    peft: PeftSettings | None = None
+    """LoRA or another ``peft`` method, e.g. ``{type: lora, r: 16, alpha: 32}`` (see model/peft.py)."""
 
     @field_validator("name_or_path")
     @classmethod
