@@ -44,7 +44,8 @@ def tokenizer() -> PreTrainedTokenizerFast:
 
 
 def save_pretrained_model(directory: Path, seed: int = 0) -> Path:
-    """Save a freshly initialised tiny Llama and the tokenizer to ``directory`` (a local "pretrained" model)."""
+    """Save a freshly initialised tiny Llama and the tokenizer to ``directory`` (a local "pretrained"
+    model)."""
     tok = tokenizer()
     torch.manual_seed(seed)
     config = AutoConfig.for_model(

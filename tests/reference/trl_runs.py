@@ -71,8 +71,8 @@ def trl_dpo(
     peft_config: Any = None,
     adapter_state: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Per-step logs of TRL's ``DPOTrainer`` (the reference model: loaded again from ``model_dir``, or the
-    policy without its adapter under ``peft_config``; ``adapter_state`` sets the adapter's initial weights)."""
+    """Per-step logs of TRL's ``DPOTrainer``. The reference is loaded again from ``model_dir``, or is the
+    policy without its adapter under ``peft_config``; ``adapter_state`` sets the adapter's first weights."""
     import datasets
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
