@@ -92,3 +92,8 @@ def chat_preference_rows(count: int = 16, seed: int = 1) -> list[dict[str, list[
 def completion_rows(count: int = 16, seed: int = 2) -> list[dict[str, str]]:
     """Prompt/completion rows for SFT."""
     return [{"prompt": r["prompt"], "completion": r["chosen"]} for r in preference_rows(count, seed)]
+
+
+def prompt_response_rows(count: int = 16, seed: int = 2) -> list[dict[str, str]]:
+    """``completion_rows`` with arctic_like's column names (``prompt``/``response``)."""
+    return [{"prompt": r["prompt"], "response": r["completion"]} for r in completion_rows(count, seed)]

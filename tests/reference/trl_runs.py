@@ -2,7 +2,8 @@
 numbers of every step (``logging_steps=1``).
 
 Settings shared with the arctic_like side: fp32 on CPU, no shuffling (``train_sampling_strategy=
-"sequential"``), AdamW without weight decay, a constant learning rate, gradient clipping at 1.0, no dropout.
+"sequential"``), incomplete last batches dropped, AdamW without weight decay, a constant learning rate,
+gradient clipping at 1.0, no dropout.
 
 Run as a script to record the per-step numbers of the default setting::
 
@@ -46,6 +47,7 @@ COMMON: dict[str, Any] = {
     "save_strategy": "no",
     "disable_tqdm": True,
     "dataloader_num_workers": 0,
+    "dataloader_drop_last": True,
 }
 
 
