@@ -2,7 +2,9 @@
 
 The base weights are frozen and rebuilt by the model factory at resume, so a checkpoint holds the adapter
 (``adapter/``, the ``peft`` format ``PeftModel.from_pretrained`` reads) and a fingerprint of the base weights
-it was trained on; loading refuses a different base instead of silently training a mismatched pair.
+it was trained on; loading refuses a different base instead of silently training a mismatched pair. (A
+checkpoint with or without an adapter loaded into a model without or with one is refused earlier, by the
+manifest's parameter shapes.)
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 from arctic_like.checkpoint.errors import CheckpointError
 from arctic_like.model.peft import ADAPTER_FILE, base_fingerprint, load_adapter_state, save_adapter
 
-__all__ = ["ADAPTER_DIR", "BASE_FINGERPRINT_FILE", "read_adapter", "refuse_adapter_only", "write_adapter"]
+__all__ = ["ADAPTER_DIR", "BASE_FINGERPRINT_FILE", "read_adapter", "write_adapter"]
 
 ADAPTER_DIR = "adapter"
 BASE_FINGERPRINT_FILE = "base_model.fingerprint"
@@ -39,12 +41,6 @@ def write_adapter(model: torch.nn.Module, checkpoint: Path) -> None:
 def read_adapter(model: torch.nn.Module, checkpoint: Path) -> None:
     """Load the adapter saved by :func:`write_adapter` into ``model`` (a peft model)."""
     file = checkpoint / ADAPTER_DIR / ADAPTER_FILE
-    if not file.is_file():
-        raise CheckpointError(
-            f"checkpoint {checkpoint} holds full model weights, but this run trains an adapter (model.peft). "
-            "Fix: resume it with the model settings that wrote it (without model.peft), or start a fresh "
-            "output_dir."
-        )
     saved = (checkpoint / BASE_FINGERPRINT_FILE).read_text(encoding="utf-8").strip()
     if saved != _fingerprint(model):
         raise CheckpointError(
@@ -59,12 +55,3 @@ def read_adapter(model: torch.nn.Module, checkpoint: Path) -> None:
             f"checkpoint {checkpoint} cannot be loaded: {error}. Fix: use the model.peft settings of the run "
             "that wrote it."
         ) from None
-
-
-def refuse_adapter_only(checkpoint: Path) -> None:
-    """Raise when ``checkpoint`` holds only an adapter: a model without one cannot resume from it."""
-    if (checkpoint / ADAPTER_DIR).is_dir():
-        raise CheckpointError(
-            f"checkpoint {checkpoint} holds only an adapter (trained with model.peft), but this run's model "
-            "has none. Fix: add the model.peft section of the run that wrote it."
-        )

@@ -15,7 +15,7 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
-from arctic_like.checkpoint.adapter import read_adapter, refuse_adapter_only, write_adapter
+from arctic_like.checkpoint.adapter import read_adapter, write_adapter
 from arctic_like.checkpoint.base import CheckpointEngine
 from arctic_like.checkpoint.config import CheckpointEngineConfig
 from arctic_like.checkpoint.errors import CheckpointError, CorruptCheckpointError
@@ -126,7 +126,6 @@ class TorchCheckpointEngine(CheckpointEngine):
             if is_peft_model(model):
                 read_adapter(model, path)
             else:
-                refuse_adapter_only(path)
                 load_model(model, str(path / MODEL_FILE), strict=True, device=str(device))
         except (SafetensorError, OSError, RuntimeError) as e:
             raise CorruptCheckpointError(

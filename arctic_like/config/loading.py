@@ -374,7 +374,7 @@ def _format_errors(
             if loc[:depth] in lines:
                 line = lines[loc[:depth]]
                 break
-        msg = e["msg"].removeprefix("Value error, ")
+        msg = e["msg"].removeprefix("Value error, ").rstrip(".")
         hint = "" if "Fix:" in msg else _fix_hint({**e, "loc": loc}, root, trainer_cls, raw)
         where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
         items.append(f"{where}{path}: {msg.rstrip('.')}. {hint}".rstrip())

@@ -83,7 +83,8 @@ def _field_name(config_cls: type, type_name: str, key: str, fields: set[str]) ->
         if f"{prefix}_{key}" in fields:
             return f"{prefix}_{key}"
     settable = sorted(f for f in fields if f not in _MANAGED)
-    close = difflib.get_close_matches(key, settable, n=1)
+    short = {f.removeprefix("lora_"): f for f in settable if f.startswith("lora_")}
+    close = difflib.get_close_matches(key, [*settable, *short], n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(
         f"{config_cls.__name__} has no field {key!r}.{hint} "
@@ -182,7 +183,10 @@ def wrap_with_peft(model: torch.nn.Module, peft_config: peft.PeftConfig) -> torc
             "Fix: remove model.peft, or load the base model without its adapter."
         )
     wrapped = peft.get_peft_model(model, peft_config)
-    if getattr(model, "is_gradient_checkpointing", False) and hasattr(wrapped, "enable_input_require_grads"):
+    checkpointing = getattr(model, "is_activation_checkpointing", None)  # transformers >= 5
+    if checkpointing is None:
+        checkpointing = getattr(model, "is_gradient_checkpointing", False)
+    if checkpointing and hasattr(wrapped, "enable_input_require_grads"):
         wrapped.enable_input_require_grads()
     return wrapped
 
