@@ -287,13 +287,14 @@ class DPOTrainer(Trainer):
         self.reference = f"precomputed log-probs of {self.reference}"
 
     def _cached_reference_columns(self, dataset: datasets.Dataset, split: str) -> datasets.Dataset:
+        """The reference log-probs of ``dataset``, cached under the data cache: the key covers what the
+        processed data depends on (the data cache's key), the reference's weights and the precision."""
         key = hashlib.sha256(
             json.dumps(
                 [
                     self.data_factory.cache_key(),
                     split,
                     len(dataset),
-                    dataset._fingerprint,
                     self._reference_fingerprint,
                     self.config.precision,
                 ]
