@@ -122,7 +122,7 @@ def main() -> int:
         model_dir = tiny.save_pretrained_model(root / "model")
         rows: list[tuple[str, dict[str, float]]] = []
         for case in DPO_CASES:
-            rows.append((f"dpo {case}", relative_differences(*dpo_case(model_dir, root / case), keys)))
+            rows.append((f"dpo {case}", relative_differences(*dpo_case(model_dir, root / case, case), keys)))
         rows.append(("dpo chat", relative_differences(*chat_case(model_dir, root / "chat"), keys)))
         ours, theirs, _ = lora_case(model_dir, root / "lora")
         rows.append(("dpo lora", relative_differences(ours, theirs, keys)))
