@@ -44,7 +44,7 @@ SIZES = {
     "quick": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4},
     "bench": {"hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 4, "num_attention_heads": 8},
 }
-PAIRS, BATCH, MAX_LENGTH, LR = 512, 8, 160, 1e-4
+BATCH, MAX_LENGTH, LR = 8, 160, 1e-4
 VARIANTS = ("arctic_like copy", "trl copy", "arctic_like precomputed", "trl precomputed")
 LORA = {"type": "lora", "r": 8, "alpha": 16, "target_modules": "all-linear"}
 
@@ -309,7 +309,7 @@ def main() -> None:
         workdir = Path(tmp)
         if args.quick:
             args.steps, args.warmup, args.repeats = 3, 1, 1
-        prepare(workdir, "quick" if args.quick else "bench", 64 if args.quick else PAIRS)
+        prepare(workdir, "quick" if args.quick else "bench", args.steps * BATCH)  # one pass over the pairs
         results: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
         for _ in range(args.repeats):
             for variant in VARIANTS:
