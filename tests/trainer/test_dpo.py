@@ -286,3 +286,30 @@ def test_dpo_and_lora_on_deepspeed(tmp_path):
     assert result["module_file_bytes"] < 40_000  # the adapter only: the base model alone is ~90 kB
     for ours, torch_run in zip(result["zero3_copy"], result["torch_copy"], strict=True):
         assert ours == pytest.approx(torch_run, rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_two_processes_match_one_with_the_same_global_batch(model_dir, tmp_path):
+    """torchrun, 2 processes x 2 pairs against 1 process x 4 pairs: the metrics are averaged over processes
+    and each process precomputes a share of the reference log-probs."""
+    import json
+
+    from tests.distributed.launch import REPO, run, run_env, torchrun_command, write_recipe
+
+    settings = {"precompute_ref_log_probs": True, "max_steps": 3, "data": {"type": "dpo"}}
+    two = recipe(model_dir, tmp_path / "two", micro_batch_size=2, **settings)
+    two["callbacks"] = ["arctic_like.callbacks.JsonLogger"]
+    path = write_recipe(tmp_path / "two.yaml", two)
+    result = run(torchrun_command(path), run_env(tmp_path / "probe"), REPO)
+    assert result.returncode == 0, result.output[-4000:]
+    lines = (tmp_path / "two" / "log.jsonl").read_text().splitlines()
+    logged = [r["metrics"] for r in map(json.loads, lines) if "loss" in (r.get("metrics") or {})]
+
+    single = make(model_dir, tmp_path / "one", micro_batch_size=4, **settings)
+    single.train()
+    one = steps(single)
+    keys = ("loss", *DPO_METRICS)
+    assert len(logged) == len(one) == 3
+    for theirs, ours in zip(logged, one, strict=True):
+        assert [theirs[k] for k in keys] == pytest.approx([ours[k] for k in keys], rel=1e-5, abs=1e-6)
