@@ -40,6 +40,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import tests.reference.arctic_runs  # noqa: E402, F401  (registers the in-order data factory)
+
 SIZES = {
     "quick": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4},
     "bench": {"hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 4, "num_attention_heads": 8},
@@ -201,8 +203,6 @@ def build_trl(workdir: Path, steps: int, precompute: bool, device: str) -> Any:
 
 def worker(variant: str, workdir: Path, steps: int, warmup: int, device: str) -> dict[str, float]:
     """Build and train one variant; its speed, build time and peak memory."""
-    import tests.reference.arctic_runs  # noqa: F401  (registers the in-order data factory)
-
     framework, reference = variant.split()
     build = build_arctic if framework == "arctic_like" else build_trl
     timer = step_timer(warmup)
@@ -317,6 +317,7 @@ def main() -> None:
                     results[variant].append(worker(variant, workdir, args.steps, args.warmup, args.device))
                 else:
                     results[variant].append(run_worker(variant, workdir, args))
+                print(variant, json.dumps(results[variant][-1]), file=sys.stderr, flush=True)
         lora = lora_table(workdir, args.device)
     where = f"cpu, {args.threads} thread(s)" if args.device == "cpu" else "cuda"
     print(f"{args.steps} steps ({args.warmup} warm-up), batch {BATCH}, {where}, best of {args.repeats}")

@@ -181,6 +181,8 @@ def _model_at(
     for depth, key in enumerate(path):
         if model is not None:
             if not isinstance(key, str) or key not in model.model_fields:
+                if isinstance(key, str) and model.model_config.get("extra") == "allow":
+                    return None  # a key the model validates itself (the fields of model.peft)
                 raise KeyError(depth)
             raw = raw.get(key) if isinstance(raw, dict) else None
             if depth == 0 and key in PARTS and key != "checkpoint":
