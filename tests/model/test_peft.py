@@ -277,3 +277,14 @@ def test_export_loads_back_into_a_lora_run_and_refuses_a_merged_one(tmp_path):
             assert torch.equal(param, adapter[name]), name
     with pytest.raises(CheckpointError, match=r"is a full \(or merged\) model, but this run trains an"):
         again.checkpoint_engines[0].load(tmp_path / "m" / "checkpoint-2")
+
+
+def test_overrides_reach_the_peft_fields(tmp_path):
+    from arctic_like.config import RecipeError, load_recipe
+    from tests.trainer.helpers import tiny_recipe
+
+    recipe = tiny_recipe(tmp_path, model={"peft": LORA})
+    config = load_recipe(recipe, overrides=["model.peft.r=16", "model.peft.target_modules=[q_proj]"])
+    assert config.model.peft.build().r == 16 and config.model.peft.build().target_modules == {"q_proj"}
+    with pytest.raises(RecipeError, match=r"model\.peft: LoraConfig has no field 'rr'\. Did you mean 'r'"):
+        load_recipe(recipe, overrides=["model.peft.rr=16"])
