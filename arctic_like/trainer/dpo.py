@@ -289,10 +289,13 @@ class DPOTrainer(Trainer):
     def _cached_reference_columns(self, dataset: datasets.Dataset, split: str) -> datasets.Dataset:
         """The reference log-probs of ``dataset``, cached under the data cache: the key covers what the
         processed data depends on (the data cache's key), the reference's weights and the precision."""
+        data_key = self.data_factory.cache_key() if self.data_factory.config.use_cache else None
+        if data_key is None:  # the processed data is not cached either
+            return self._reference_dataset(dataset)
         key = hashlib.sha256(
             json.dumps(
                 [
-                    self.data_factory.cache_key(),
+                    data_key,
                     split,
                     len(dataset),
                     self._reference_fingerprint,
@@ -301,13 +304,11 @@ class DPOTrainer(Trainer):
             ).encode()
         ).hexdigest()[:20]
         path = self.data_factory.cache_dir() / f"reference-logps-{key}"
-        use_cache = self.data_factory.config.use_cache
-        if use_cache and (path / "dataset_info.json").exists():
+        if (path / "dataset_info.json").exists():
             logger.info("using cached reference log-probs from %s", path)
             return datasets.load_from_disk(str(path))
-        values = self._reference_columns(dataset)
-        columns = datasets.Dataset.from_dict(dict(zip(REFERENCE_COLUMNS, values, strict=True)))
-        if use_cache and self.global_rank == 0:
+        columns = self._reference_dataset(dataset)
+        if self.global_rank == 0:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
             try:
@@ -316,6 +317,10 @@ class DPOTrainer(Trainer):
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
         return columns
+
+    def _reference_dataset(self, dataset: datasets.Dataset) -> datasets.Dataset:
+        values = self._reference_columns(dataset)
+        return datasets.Dataset.from_dict(dict(zip(REFERENCE_COLUMNS, values, strict=True)))
 
     def _reference_columns(self, dataset: datasets.Dataset) -> tuple[list[float], list[float]]:
         """Reference log-probs of every pair of ``dataset``; each process computes a share of the pairs."""
