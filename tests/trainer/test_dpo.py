@@ -185,7 +185,8 @@ def test_precomputed_reference_log_probs_are_cached_with_the_data(model_dir, tmp
 
 
 def test_precomputed_without_the_data_cache_writes_nothing(model_dir, tmp_path):
-    trainer = make(model_dir, tmp_path, precompute_ref_log_probs=True, data={"type": "dpo", "use_cache": False})
+    no_cache = {"type": "dpo", "use_cache": False}
+    trainer = make(model_dir, tmp_path, precompute_ref_log_probs=True, data=no_cache)
     assert "ref_chosen_logps" in trainer.train_dataloader.dataset.column_names
     assert not list((tmp_path / "cache").glob("reference-logps-*"))
 
