@@ -191,6 +191,16 @@ def test_precomputed_without_the_data_cache_writes_nothing(model_dir, tmp_path):
     assert not list((tmp_path / "cache").glob("reference-logps-*"))
 
 
+def test_lora_dpo_with_gradient_checkpointing_computes_the_same_steps(model_dir, tmp_path):
+    runs = []
+    for checkpointing in (False, True):
+        model = {"peft": {**LORA, "dropout": 0.0}, "gradient_checkpointing": checkpointing}
+        trainer = make(model_dir, tmp_path / str(checkpointing), model=model, max_steps=3)
+        trainer.train()
+        runs.append([e[k] for e in steps(trainer) for k in ("loss", "grad_norm", *DPO_METRICS)])
+    assert len(runs[0]) == 3 * 8 and runs[1] == pytest.approx(runs[0], rel=1e-5, abs=1e-7)
+
+
 # ---- events ------------------------------------------------------------------------------------------------
 
 
