@@ -119,7 +119,11 @@ class DeepSpeedCheckpointEngine(CheckpointEngine):
                 )
 
     def _read_weights(self, path: Path) -> None:
-        load_path, _ = self.ds_engine.load_checkpoint(str(path), tag=TAG, load_module_only=True)
+        engine = self.ds_engine
+        strict = not is_peft_model(engine.module)
+        load_path, _ = engine.load_checkpoint(
+            str(path), tag=TAG, load_module_only=True, load_module_strict=strict
+        )
         if load_path is None:
             raise CheckpointError(
                 f"checkpoint {path} has no DeepSpeed state under tag {TAG!r}. "
