@@ -112,9 +112,13 @@ def _disable_dropout(model: torch.nn.Module) -> None:
 
 
 def _keep_initial_policy(factory: Any, model: torch.nn.Module) -> torch.nn.Module:
-    """``post-call`` of the policy's model factory: keep a copy of the model it built, as the reference."""
-    if not is_peft_model(model):
-        factory.trainer._initial_policy = copy.deepcopy(model)
+    """``post-call`` of the policy's model factory: keep a copy of the model it built as the reference (under
+    ``model.peft`` the reference is the frozen base, so only its fingerprint is kept)."""
+    trainer = factory.trainer
+    if is_peft_model(model):
+        trainer._reference_fingerprint = base_fingerprint(model)
+    else:
+        trainer._initial_policy = copy.deepcopy(model)
     return model
 
 
@@ -139,6 +143,8 @@ class DPOTrainer(Trainer):
 
     # ------------------------------------------------------------------------------------------- reference
     def _factory(self, part: str, part_config: Any) -> Any:
+        """The policy's model factory also keeps the initial policy: taken as the model is built, before a
+        resume loads trained weights and before the engine wraps (under ZeRO-3: partitions) it."""
         factory = super()._factory(part, part_config)
         if part == "model" and self.config.ref_model is None:
             factory.callbacks.append(("post-call", _keep_initial_policy))
@@ -152,7 +158,6 @@ class DPOTrainer(Trainer):
             model = factory()
             mode = "the ref_model section"
         elif is_peft_model(self.model):
-            self._reference_fingerprint = base_fingerprint(self.model)
             return None, "the policy with its adapters disabled"
         else:
             model, self._initial_policy = self._initial_policy, None
