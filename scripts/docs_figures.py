@@ -2,7 +2,8 @@
 
     python scripts/docs_figures.py                     # check the docs against docs/figures/ (a test does)
     python scripts/docs_figures.py --run all           # rerun demo and benchmarks, record, rewrite docs
-    python scripts/docs_figures.py --run demo dispatch # rerun some (demo, dispatch, overhead, packing)
+    python scripts/docs_figures.py --run demo dispatch # rerun some (demo, dispatch, overhead, packing, dpo,
+                                                       # trl-agreement)
     python scripts/docs_figures.py --write             # rewrite the docs from the recordings
 
 ``make docs-figures`` is ``--run all`` (about 20 minutes on an idle 2-core machine: run it there). Each
@@ -156,12 +157,26 @@ def run_packing() -> None:
     Recording(header, output).write("packing")
 
 
+def run_dpo() -> None:
+    header = _header("python benchmarks/dpo.py --repeats 2")
+    output, _ = _run([sys.executable, "benchmarks/dpo.py", "--repeats", "2"])
+    Recording(header, output).write("dpo")
+
+
+def run_trl_agreement() -> None:
+    header = _header("python -m tests.reference.agreement")
+    output, _ = _run([sys.executable, "-m", "tests.reference.agreement"])
+    Recording(header, output).write("trl-agreement")
+
+
 RUNNERS: dict[str, Callable[[], None]] = {
     "demo": run_demo,
     "fine-tune": run_fine_tune,
     "dispatch": run_dispatch,
     "overhead": run_overhead,
     "packing": run_packing,
+    "dpo": run_dpo,
+    "trl-agreement": run_trl_agreement,
 }
 
 
@@ -215,6 +230,48 @@ def packing_figures(rec: Recording) -> dict[str, float]:
     if speed is None or prep is None:
         raise ValueError("unexpected output in docs/figures/packing.txt")
     return {"ratio": float(speed[1]), "loss_difference": float(speed[2]), "num_proc_speedup": float(prep[1])}
+
+
+def dpo_figures(rec: Recording) -> dict[str, dict[str, float]]:
+    """``variant -> {steps_per_second, build_seconds, peak_mib}`` and the LoRA table's rows."""
+    variants = {}
+    for name, speed, built, peak in re.findall(
+        r"^((?:arctic_like|trl) (?:copy|precomputed)) +([\d.]+) +([\d.]+) +([\d.]+)$", rec.body, re.M
+    ):
+        variants[name] = {
+            "steps_per_second": float(speed),
+            "build_seconds": float(built),
+            "peak_mib": float(peak),
+        }
+    lora = {}
+    for name, trainable, total, optimizer in re.findall(
+        r"^(full fine-tuning|LoRA r=8, all linear layers) +([\d,]+) +([\d,]+) +([\d.]+)$", rec.body, re.M
+    ):
+        lora[name] = {
+            "trainable": int(trainable.replace(",", "")),
+            "total": int(total.replace(",", "")),
+            "optimizer_mib": float(optimizer),
+        }
+    setting = re.search(r"^(\d+) steps \((\d+) warm-up\), batch (\d+), (.+), best of (\d+)$", rec.body, re.M)
+    if len(variants) != 4 or len(lora) != 2 or setting is None:
+        raise ValueError("unexpected output in docs/figures/dpo.txt")
+    return {"variants": variants, "lora": lora, "setting": setting.groups()}
+
+
+def agreement_figures(rec: Recording) -> dict[str, dict[str, float]]:
+    """``setting -> {metric: largest relative difference}`` from the TRL comparison's table."""
+    lines = rec.body.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("setting"))
+    metrics = lines[header].split()[1:]
+    table = {}
+    for line in lines[header + 1 :]:
+        match = re.match(r"^(dpo [\w-]+|sft) +(.*)$", line)
+        if match:
+            values = [float(v) for v in match[2].split()]
+            table[match[1]] = dict(zip(metrics, values, strict=False))
+    if not table:
+        raise ValueError("unexpected output in docs/figures/trl-agreement.txt")
+    return table
 
 
 # ---------------------------------------------------------------------------------------------- regions
@@ -377,7 +434,70 @@ def region_packing() -> str:
     )
 
 
+def region_dpo() -> str:
+    rec = Recording.read("dpo")
+    figures = dpo_figures(rec)
+    variants, lora = figures["variants"], figures["lora"]
+    steps, warmup, batch, where, repeats = figures["setting"]
+    labels = {
+        "arctic_like copy": "arctic_like, reference as a copy",
+        "trl copy": "TRL `DPOTrainer`, reference as a copy",
+        "arctic_like precomputed": "arctic_like, precomputed reference log-probs",
+        "trl precomputed": "TRL, precomputed reference log-probs",
+    }
+    lines = [
+        f"Measured with {rec.provenance}. {steps} steps of which the last {int(steps) - int(warmup)} are "
+        f"timed, batches of {batch} pairs, {where}, best of {repeats} interleaved runs:",
+        "",
+        "| variant | steps/s | build s | peak MiB |",
+        "|---|---|---|---|",
+    ]
+    for name, label in labels.items():
+        v = variants[name]
+        speed_, built, peak = v["steps_per_second"], v["build_seconds"], v["peak_mib"]
+        lines.append(f"| {label} | {speed_:.2f} | {built:.2f} | {peak:.0f} |")
+    speed = {
+        r: variants[f"arctic_like {r}"]["steps_per_second"] / variants[f"trl {r}"]["steps_per_second"]
+        for r in ("copy", "precomputed")
+    }
+    memory = {
+        r: variants[f"arctic_like {r}"]["peak_mib"] / variants[f"trl {r}"]["peak_mib"]
+        for r in ("copy", "precomputed")
+    }
+    met = {True: "met", False: "not met"}
+    full, adapter = lora["full fine-tuning"], lora["LoRA r=8, all linear layers"]
+    lines += [
+        "",
+        f"Against the targets: {met[speed['copy'] >= 1.0]} with the reference as a copy, "
+        f"**{speed['copy']:.2f}x** TRL's speed (target ≥ 1.0x); {met[speed['precomputed'] >= 1.5]} with "
+        "precomputed log-probs, "
+        f"**{speed['precomputed']:.2f}x** (target ≥ 1.5x); peak memory {memory['copy']:.2f}x and "
+        f"{memory['precomputed']:.2f}x TRL's.",
+        "",
+        "| | trainable parameters | total parameters | optimizer state |",
+        "|---|---|---|---|",
+        f"| full fine-tuning | {full['trainable']:,} | {full['total']:,} | {full['optimizer_mib']:.2f} MiB |",
+        f"| LoRA r=8, all linear layers | {adapter['trainable']:,} "
+        f"({100 * adapter['trainable'] / adapter['total']:.1f}%) | {adapter['total']:,} | "
+        f"{adapter['optimizer_mib']:.2f} MiB "
+        f"({full['optimizer_mib'] / adapter['optimizer_mib']:.0f}x smaller) |",
+    ]
+    return "\n".join(lines)
+
+
+def region_trl_agreement() -> str:
+    rec = Recording.read("trl-agreement")
+    table = agreement_figures(rec)
+    largest = max(v for row in table.values() for v in row.values())
+    return (
+        f"**at most {largest:.1e}** for every metric in every setting (measured with {rec.provenance}):\n\n"
+        "```text\n" + rec.body[rec.body.index("largest relative difference") :].rstrip("\n") + "\n```"
+    )
+
+
 REGIONS: dict[str, Callable[[], str]] = {
+    "dpo": region_dpo,
+    "trl-agreement": region_trl_agreement,
     "demo-summary": region_demo_summary,
     "demo-lines": region_demo_lines,
     "demo-accuracy": region_demo_accuracy,

@@ -1,6 +1,5 @@
-"""The ``dpo`` data factory: preference pairs from the recipe's sources, tokenized by
-:class:`~arctic_like.data.preference.PreferenceEncoder` and batched by
-:class:`~arctic_like.data.preference.PairCollator`."""
+"""The ``dpo`` data factory: preference pairs (the ``preference`` and ``chat_preference`` row formats of
+:mod:`arctic_like.data.preference`) from any data source, truncated and batched in pairs."""
 
 from __future__ import annotations
 
@@ -12,21 +11,18 @@ from pydantic import Field, field_validator
 from torch.utils.data import DataLoader
 
 from arctic_like.config.base import HumanInt
-from arctic_like.config.parts import (
-    AdditionSourceConfig,
-    CallableSourceConfig,
-    DataConfig,
-    FileSourceConfig,
-    ReverseSourceConfig,
-)
-from arctic_like.config.trainer import import_object
+from arctic_like.config.parts import DataConfig
 from arctic_like.data.base import DataFactory, _quiet_progress
-from arctic_like.data.preference import PREFERENCE_COLUMNS, PairCollator, PreferenceEncoder
+from arctic_like.data.fingerprint import digest, tokenizer_fingerprint
+from arctic_like.data.formats import EncodeRows
+from arctic_like.data.preference import PREFERENCE_COLUMNS, PairCollator, TruncatePairs
+from arctic_like.data.rows import procs
+from arctic_like.data.source import DataSource
+from arctic_like.data.tokenize import Encoder
 
-__all__ = ["DPODataConfig", "DPODataFactory"]
+__all__ = ["DPODataConfig", "DPODataFactory", "trl_chat_columns"]
 
-_BUILDERS = {"jsonl": "json", "json": "json", "parquet": "parquet", "csv": "csv"}
-_ROW_COLUMNS = ("prompt", "chosen", "rejected")
+_TRL_CHAT = {"chosen": "chosen_messages", "rejected": "rejected_messages", "prompt": "messages"}
 
 
 class DPODataConfig(DataConfig):
@@ -44,93 +40,80 @@ class DPODataConfig(DataConfig):
         return value
 
 
-def _read_pairs(source: Any) -> datasets.Dataset:
-    """The prompt/chosen/rejected rows of one source."""
-    if isinstance(source, AdditionSourceConfig | ReverseSourceConfig):
-        raise ValueError(
-            f"the synthetic {source.type!r} task gives prompt/response pairs, not preference pairs. "
-            "Fix: give the dpo data factory a file or a callable with prompt/chosen/rejected rows."
-        )
-    if isinstance(source, FileSourceConfig):
-        if not source.path.exists():
-            raise FileNotFoundError(
-                f"data source {str(source.path)!r} does not exist. Fix: check data.sources (relative paths "
-                "are resolved against the recipe's directory)."
-            )
-        where = f"data source {str(source.path)!r}"
-        dataset = datasets.load_dataset(_BUILDERS[source.type], data_files=str(source.path), split="train")
-    else:
-        where = f"data source function {source.function!r}"
-        assert isinstance(source, CallableSourceConfig)
-        result = import_object(source.function)(**source.kwargs)
-        dataset = result if isinstance(result, datasets.Dataset) else datasets.Dataset.from_list(list(result))
-    missing = [c for c in ("chosen", "rejected") if c not in dataset.column_names]
-    if missing:
-        raise ValueError(
-            f"{where} has columns {sorted(dataset.column_names)}, without {' and '.join(missing)}. "
-            "Fix: give each row `prompt`, `chosen` and `rejected` (text, or chat turns)."
-        )
-    dataset = dataset.select_columns([c for c in _ROW_COLUMNS if c in dataset.column_names])
-    if source.limit is not None and len(dataset) > source.limit:
-        dataset = dataset.select(range(source.limit))
-    return dataset
+def _holds_turns(feature: Any) -> bool:
+    return isinstance(feature, datasets.List | datasets.Sequence | list)
 
 
-class _EncodePairs:
-    """Batched ``Dataset.map``: tokenize each row, dropping those truncation leaves without a completion."""
-
-    def __init__(self, encoder: PreferenceEncoder) -> None:
-        self.encoder = encoder
-
-    def __call__(self, batch: dict[str, list[Any]]) -> dict[str, list[list[int]]]:
-        out: dict[str, list[list[int]]] = {c: [] for c in PREFERENCE_COLUMNS}
-        columns = list(batch)
-        for values in zip(*batch.values(), strict=True):
-            encoded = self.encoder.row(dict(zip(columns, values, strict=True)))
-            if encoded is not None:
-                for column in PREFERENCE_COLUMNS:
-                    out[column].append(encoded[column])
-        return out
+def trl_chat_columns(self: DataSource, dataset: datasets.Dataset) -> datasets.Dataset:
+    """``pre-normalize`` of every ``dpo`` source: TRL's conversational columns (``chosen``/``rejected``, and
+    ``prompt``, holding lists of turns) become the ``chat_preference`` columns, unless ``column_mapping``
+    names them."""
+    renames = {
+        column: target
+        for column, target in _TRL_CHAT.items()
+        if column in dataset.column_names
+        and _holds_turns(dataset.features[column])
+        and column not in self.config.column_mapping
+        and target not in dataset.column_names
+    }
+    return dataset.rename_columns(renames) if renames else dataset
 
 
 class DPODataFactory(DataFactory):
-    """Preference pairs for DPO (``prompt``/``chosen``/``rejected``, text or chat turns)."""
+    """Preference pairs for DPO: text (``prompt``/``chosen``/``rejected``) or chat turns."""
 
     name = "dpo"
     config = DPODataConfig
+    mask_prompt = True
+    formats = ("chat_preference", "preference")
 
-    def load(self) -> datasets.DatasetDict:
-        if not self.config.sources:
-            raise ValueError("data.sources is empty. Fix: add a source with prompt/chosen/rejected rows.")
-        with _quiet_progress():
-            train = [_read_pairs(s) for s in self.config.sources]
-            out = datasets.DatasetDict({"train": datasets.concatenate_datasets(train)})
-            if self.config.eval_sources:
-                evaluation = [_read_pairs(s) for s in self.config.eval_sources]
-                out["eval"] = datasets.concatenate_datasets(evaluation)
-        self._loaded = out
-        return out
+    def sources(self, split: str = "train") -> list[DataSource]:
+        fresh = split not in self._sources
+        sources = super().sources(split)
+        if fresh:
+            for source in sources:
+                source.callbacks.append(("pre-normalize", trl_chat_columns))
+        return sources
 
     def raw_texts(self) -> Iterator[str]:
-        loaded = self._loaded if self._loaded is not None else self.load()
-        for split in loaded.values():
+        for split in self._loaded_data().values():
             for row in split:
-                for column in _ROW_COLUMNS:
-                    value = row.get(column) or ""
-                    yield value if isinstance(value, str) else "".join(t["content"] for t in value)
+                for column in ("prompt", "chosen", "rejected"):
+                    if row.get(column):
+                        yield row[column]
+                for column in ("messages", "chosen_messages", "rejected_messages"):
+                    for message in row.get(column) or []:
+                        yield message["role"]
+                        yield message["content"]
 
     def process(self, dataset: datasets.DatasetDict) -> datasets.DatasetDict:
-        """Tokenize the pairs (see :class:`~arctic_like.data.preference.PreferenceEncoder`)."""
-        encoder = PreferenceEncoder(self.tokenizer, self.config.max_length, self.config.max_prompt_length)
-        key = self.cache_key()
+        """Tokenize the pairs by format, then truncate (``max_prompt_length``, ``max_length``)."""
+        tokenizer = self.tokenizer
+        encode = EncodeRows(self.formats, Encoder(tokenizer, self.mask_prompt), self._name())
+        truncate = TruncatePairs(
+            self.config.max_length, self.config.max_prompt_length, set(tokenizer.all_special_ids)
+        )
+        transform = digest(
+            tokenizer_fingerprint(tokenizer), self.config.max_length, self.config.max_prompt_length
+        )
         out = datasets.DatasetDict()
-        with _quiet_progress():
-            for split, data in dataset.items():
-                out[split] = data.map(
-                    _EncodePairs(encoder),
+        for split, data in dataset.items():
+            tag = digest(transform, split, data._fingerprint)
+            num_proc = procs(self.num_proc, data)
+            with _quiet_progress():
+                tokenized = data.map(
+                    encode,
                     batched=True,
                     remove_columns=data.column_names,
-                    new_fingerprint=f"{key}-{split}-{data._fingerprint}-pairs",
+                    num_proc=num_proc,
+                    new_fingerprint=f"{tag}-tok",
+                )
+                out[split] = tokenized.map(
+                    truncate,
+                    batched=True,
+                    remove_columns=[c for c in tokenized.column_names if c not in PREFERENCE_COLUMNS],
+                    num_proc=num_proc,
+                    new_fingerprint=f"{tag}-truncate",
                 )
         return out
 

@@ -1,17 +1,20 @@
-"""Preference pairs for DPO: a prompt with a chosen and a rejected completion, tokenized and batched.
+"""Preference pairs for DPO: a prompt with a chosen and a rejected completion, as two row formats.
 
-A row is either text (``prompt``, ``chosen``, ``rejected`` strings) or chat: ``chosen`` and ``rejected`` are
-lists of ``{role, content}`` turns and ``prompt`` is the turns before them (or is left out, when both
-conversations share it: the prompt is then their longest common prefix of turns, as TRL does).
+* ``preference``: text, ``prompt``/``chosen``/``rejected`` strings. The prompt is tokenized as the model sees
+  it at inference (``tokenizer(prompt)``, with the special tokens this tokenizer adds by itself, e.g. Llama's
+  ``<s>``); each completion gets eos.
+* ``chat_preference``: chat turns, ``chosen_messages``/``rejected_messages`` (lists of ``{role, content}``)
+  after the prompt turns in ``messages``, or whole conversations sharing their first turns (the prompt is
+  then that shared start, as TRL does). Rendered with the tokenizer's chat template: the prompt with the
+  generation prompt, a completion as what the whole conversation adds to it. TRL-style columns (``chosen``/
+  ``rejected``, and ``prompt``, holding turns) are recognised and mapped to these by the ``dpo`` factory.
 
-Text is tokenized as the model sees it at inference: ``tokenizer(prompt)`` (with the special tokens this
-tokenizer adds by itself, e.g. Llama's ``<s>``), then each completion's ids and eos. Chat rows are rendered
-with the tokenizer's chat template; the prompt is the template with the generation prompt and a completion is
-what the full conversation adds to it. ``max_prompt_length`` keeps the end of a long prompt; ``max_length``
-then keeps the start of prompt + completion, and a pair whose prompt alone fills ``max_length`` is dropped.
+Both encode to ``prompt_ids``/``chosen_ids``/``rejected_ids``. :class:`TruncatePairs` applies
+``max_prompt_length`` (the end of a long prompt is kept, after its leading special tokens) and then
+``max_length`` (the start of prompt + completion is kept; a pair whose prompt alone fills it is dropped).
 
 A batch stacks the chosen sequences, then the rejected ones: ``input_ids``, ``attention_mask`` and ``labels``
-of shape ``[2 * batch, length]`` (labels are ``-100`` outside the completions), plus ``ref_chosen_logps`` and
+of shape ``[2 * pairs, length]`` (labels are ``-100`` outside the completions), plus ``ref_chosen_logps`` and
 ``ref_rejected_logps`` when the reference log-probs were precomputed.
 """
 
@@ -20,22 +23,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import datasets
 import torch
+
+from arctic_like.data.formats import RowFormat, register_format
+from arctic_like.data.rows import MESSAGE
+from arctic_like.data.tokenize import IGNORE_INDEX, ChatTemplateError, Encoder
 
 __all__ = [
     "PREFERENCE_COLUMNS",
     "REFERENCE_COLUMNS",
+    "ChatPreferenceFormat",
     "PairCollator",
-    "PreferenceEncoder",
+    "PreferenceFormat",
+    "TruncatePairs",
     "split_prompt",
 ]
 
-IGNORE_INDEX = -100
 PREFERENCE_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids")
 """The tokenized columns of a preference pair."""
 REFERENCE_COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")
 """The columns precomputed reference log-probs are stored in."""
 
+Row = Mapping[str, Any]
 Messages = list[dict[str, str]]
 
 
@@ -56,71 +66,109 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return length
 
 
-def _framing_prefix(tokenizer: Any) -> list[int]:
-    """The ids ``tokenizer`` puts before a single text by itself (``<s>`` for Llama-style tokenizers)."""
-    plain = list(tokenizer("a", add_special_tokens=False)["input_ids"])
-    full = list(tokenizer("a")["input_ids"])
-    for start in range(len(full) - len(plain) + 1):
-        if full[start : start + len(plain)] == plain:
-            return full[:start]
-    return []
+def _pair(prompt: list[int], chosen: list[int], rejected: list[int]) -> dict[str, list[int]]:
+    return {"prompt_ids": prompt, "chosen_ids": chosen, "rejected_ids": rejected}
 
 
-class PreferenceEncoder:
-    """Tokenizes preference rows into ``prompt_ids``, ``chosen_ids``, ``rejected_ids`` (picklable)."""
+class PreferenceFormat(RowFormat):
+    """``prompt`` + ``chosen``/``rejected`` strings."""
 
-    def __init__(self, tokenizer: Any, max_length: int | None, max_prompt_length: int | None = None) -> None:
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-        self.max_prompt_length = max_prompt_length
-        self.prefix = _framing_prefix(tokenizer)
-        self.eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-        self.special_ids = set(tokenizer.all_special_ids)
+    name = "preference"
+    features = {
+        "prompt": datasets.Value("string"),
+        "chosen": datasets.Value("string"),
+        "rejected": datasets.Value("string"),
+    }
 
-    def _ids(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+    def matches(self, row: Row) -> bool:
+        return bool(row.get("chosen")) and bool(row.get("rejected"))
 
-    def text(self, prompt: str, chosen: str, rejected: str) -> dict[str, list[int]] | None:
-        """Ids of a text pair (``None`` when truncation leaves no completion)."""
-        completions = []
-        for completion in (chosen, rejected):
-            ids = self._ids(completion)
-            if not self.eos or ids[-len(self.eos) :] != self.eos:
-                ids += self.eos
-            completions.append(ids)
-        return self._truncate(self.prefix + self._ids(prompt), *completions)
+    def encode(self, rows: Sequence[Row], encoder: Encoder) -> list[dict[str, list[int]]]:
+        prefix = list(encoder.framing.prefix)
+        columns = ("prompt", "chosen", "rejected")
+        prompts, chosen, rejected = (encoder.ids([r[c] for r in rows]) for c in columns)
+        return [
+            _pair(prefix + p, self._with_eos(c, encoder), self._with_eos(r, encoder))
+            for p, c, r in zip(prompts, chosen, rejected, strict=True)
+        ]
 
-    def chat(self, prompt: Messages, chosen: Messages, rejected: Messages) -> dict[str, list[int]] | None:
-        """Ids of a chat pair rendered with the tokenizer's chat template."""
+    @staticmethod
+    def _with_eos(ids: list[int], encoder: Encoder) -> list[int]:
+        eos = encoder.eos
+        return ids if eos and ids[-len(eos) :] == eos else ids + eos
+
+
+class ChatPreferenceFormat(RowFormat):
+    """``chosen_messages``/``rejected_messages`` turns after the prompt turns in ``messages``."""
+
+    name = "chat_preference"
+    features = {
+        "messages": datasets.List(MESSAGE),
+        "chosen_messages": datasets.List(MESSAGE),
+        "rejected_messages": datasets.List(MESSAGE),
+    }
+
+    def matches(self, row: Row) -> bool:
+        return bool(row.get("chosen_messages")) and bool(row.get("rejected_messages"))
+
+    def encode(self, rows: Sequence[Row], encoder: Encoder) -> list[dict[str, list[int]]]:
+        tokenizer = encoder.tokenizer
+        if not getattr(tokenizer, "chat_template", None):
+            raise ChatTemplateError(
+                f"chat preference pairs need a tokenizer with a chat template, but this "
+                f"{type(tokenizer).__name__} has none. Fix: use the tokenizer of a chat model, give it a "
+                f"template, or write the pairs as prompt/chosen/rejected text."
+            )
+        return [self._encode_row(row, encoder) for row in rows]
+
+    def _encode_row(self, row: Row, encoder: Encoder) -> dict[str, list[int]]:
+        prompt = list(row.get("messages") or [])
+        chosen, rejected = row["chosen_messages"], row["rejected_messages"]
         if not prompt:
             prompt, chosen, rejected = split_prompt(chosen, rejected)
         if not prompt or not chosen or not rejected:
             raise ValueError(
                 "a chat preference pair needs prompt turns and a differing chosen and rejected answer. "
-                "Fix: give `prompt` turns, or `chosen`/`rejected` conversations that share their first turns."
+                "Fix: give the prompt turns (`messages`, or TRL's `prompt`), or chosen/rejected "
+                "conversations that share their first turns."
             )
-        render = self._render
-        prompt_ids = render(prompt, add_generation_prompt=True)
-        full_chosen, full_rejected = render(prompt + chosen), render(prompt + rejected)
+        render = encoder.tokenizer.apply_chat_template
+        texts = [
+            render(prompt, tokenize=False, add_generation_prompt=True),
+            render(prompt + chosen, tokenize=False),
+            render(prompt + rejected, tokenize=False),
+        ]
+        prompt_ids, full_chosen, full_rejected = encoder.ids(texts)
         shared = min(_common_prefix(prompt_ids, full_chosen), _common_prefix(prompt_ids, full_rejected))
-        return self._truncate(prompt_ids[:shared], full_chosen[shared:], full_rejected[shared:])
+        return _pair(prompt_ids[:shared], full_chosen[shared:], full_rejected[shared:])
 
-    def _render(self, messages: Messages, add_generation_prompt: bool = False) -> list[int]:
-        if getattr(self.tokenizer, "chat_template", None) is None:
-            raise ValueError(
-                "chat preference pairs need a tokenizer with a chat template, and this one has none. "
-                "Fix: use a tokenizer that has one (tokenizer.chat_template), or give text pairs."
-            )
-        out = self.tokenizer.apply_chat_template(
-            messages, tokenize=True, add_generation_prompt=add_generation_prompt, return_dict=True
-        )
-        return list(out["input_ids"])
 
-    def _truncate(
+for _format in (PreferenceFormat(), ChatPreferenceFormat()):
+    register_format(_format)
+
+
+class TruncatePairs:
+    """Batched ``Dataset.map``: ``max_prompt_length`` then ``max_length``; drops pairs left without a
+    completion (picklable, for ``num_proc``)."""
+
+    def __init__(self, max_length: int | None, max_prompt_length: int | None, special_ids: set[int]) -> None:
+        self.max_length = max_length
+        self.max_prompt_length = max_prompt_length
+        self.special_ids = special_ids
+
+    def __call__(self, batch: dict[str, list[list[int]]]) -> dict[str, list[list[int]]]:
+        out: dict[str, list[list[int]]] = {c: [] for c in PREFERENCE_COLUMNS}
+        for prompt, chosen, rejected in zip(*(batch[c] for c in PREFERENCE_COLUMNS), strict=True):
+            pair = self.truncate(list(prompt), list(chosen), list(rejected))
+            if pair is not None:
+                for column in PREFERENCE_COLUMNS:
+                    out[column].append(pair[column])
+        return out
+
+    def truncate(
         self, prompt: list[int], chosen: list[int], rejected: list[int]
     ) -> dict[str, list[int]] | None:
-        """``max_prompt_length`` keeps the end of the prompt (after its leading special tokens, e.g. bos);
-        ``max_length`` keeps the start of prompt + completion."""
+        """One pair truncated, or ``None`` when its prompt alone fills ``max_length``."""
         limit = self.max_prompt_length
         if limit is not None and len(prompt) > limit:
             head = 0
@@ -133,19 +181,7 @@ class PreferenceEncoder:
                 return None
             room = self.max_length - len(prompt)
             chosen, rejected = chosen[:room], rejected[:room]
-        return {"prompt_ids": prompt, "chosen_ids": chosen, "rejected_ids": rejected}
-
-    def row(self, row: Mapping[str, Any]) -> dict[str, list[int]] | None:
-        """Ids of one row, text or chat."""
-        chosen, rejected = row.get("chosen"), row.get("rejected")
-        if isinstance(chosen, list) and isinstance(rejected, list):
-            return self.chat(list(row.get("prompt") or []), chosen, rejected)
-        if isinstance(chosen, str) and isinstance(rejected, str):
-            return self.text(row.get("prompt") or "", chosen, rejected)
-        raise ValueError(
-            "a preference row needs `chosen` and `rejected` (strings with a `prompt`, or chat turns), got "
-            f"columns {sorted(row)}. Fix: give the source prompt/chosen/rejected columns."
-        )
+        return _pair(prompt, chosen, rejected)
 
 
 def _pad(rows: list[list[int]], value: int) -> torch.Tensor:

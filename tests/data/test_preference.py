@@ -1,12 +1,26 @@
-"""Preference pairs: tokenization (text and chat), truncation, batching, the ``dpo`` data factory's errors."""
+"""Preference pairs: the ``preference`` and ``chat_preference`` formats, truncation, batching, and the ``dpo``
+data factory with every source type, column mapping, limits, TRL's chat columns and the cache."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
 
-from arctic_like.data.preference import PairCollator, PreferenceEncoder, split_prompt
-from tests.reference import tiny
+from arctic_like.config import build_trainer, load_recipe
+from arctic_like.data import Encoder
+from arctic_like.data.preference import (
+    ChatPreferenceFormat,
+    PairCollator,
+    PreferenceFormat,
+    TruncatePairs,
+    split_prompt,
+)
+from tests.reference import arctic_runs, tiny
+
+USER = [{"role": "user", "content": "hi"}]
+YES, NO = [{"role": "assistant", "content": "yo"}], [{"role": "assistant", "content": "no"}]
 
 
 @pytest.fixture(scope="module")
@@ -14,72 +28,73 @@ def tokenizer():
     return tiny.tokenizer()
 
 
+@pytest.fixture(scope="module")
+def encoder(tokenizer):
+    return Encoder(tokenizer, mask_prompt=True)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny.save_pretrained_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
 def ids(tokenizer, text):
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def test_text_pair_is_framed_like_the_tokenizer_and_ends_with_eos(tokenizer):
-    encoded = PreferenceEncoder(tokenizer, max_length=None).text("ab c?", " yes.", " no!")
+def test_text_pair_is_framed_like_the_tokenizer_and_ends_with_eos(tokenizer, encoder):
+    rows = [
+        {"prompt": "ab c?", "chosen": " yes.", "rejected": " no!"},
+        {"prompt": "a", "chosen": "b</s>", "rejected": "c"},
+    ]
+    first, second = PreferenceFormat().encode(rows, encoder)
+    eos = tokenizer.eos_token_id
     assert (
-        encoded["prompt_ids"]
+        first["prompt_ids"]
         == tokenizer("ab c?")["input_ids"]
         == [tokenizer.bos_token_id, *ids(tokenizer, "ab c?")]
     )
-    assert encoded["chosen_ids"] == [*ids(tokenizer, " yes."), tokenizer.eos_token_id]
-    assert encoded["rejected_ids"] == [*ids(tokenizer, " no!"), tokenizer.eos_token_id]
-    already = PreferenceEncoder(tokenizer, max_length=None).text("a", "b</s>", "c")
-    assert already["chosen_ids"] == [*ids(tokenizer, "b"), tokenizer.eos_token_id]
+    assert first["chosen_ids"] == [*ids(tokenizer, " yes."), eos]
+    assert first["rejected_ids"] == [*ids(tokenizer, " no!"), eos]
+    assert second["chosen_ids"] == [*ids(tokenizer, "b"), eos]  # no second eos
 
 
-def test_max_prompt_length_keeps_the_framing_and_the_end_of_the_prompt(tokenizer):
-    encoded = PreferenceEncoder(tokenizer, max_length=None, max_prompt_length=4).text("abcdefg", "x", "y")
-    assert encoded["prompt_ids"] == [tokenizer.bos_token_id, *ids(tokenizer, "efg")]
-
-
-def test_max_length_keeps_the_start_and_drops_pairs_whose_prompt_fills_it(tokenizer):
-    encoder = PreferenceEncoder(tokenizer, max_length=6)
-    encoded = encoder.text("abc", "defgh", "i")
-    assert len(encoded["prompt_ids"]) + len(encoded["chosen_ids"]) == 6
-    assert encoded["chosen_ids"] == ids(tokenizer, "de") and encoded["rejected_ids"] == [
-        *ids(tokenizer, "i"),
-        3,
-    ]
-    assert encoder.text("abcde", "x", "y") is None
-
-
-def test_chat_pairs_use_the_template_and_an_implicit_prompt(tokenizer):
-    user = [{"role": "user", "content": "hi"}]
-    chosen, rejected = [{"role": "assistant", "content": "yo"}], [{"role": "assistant", "content": "no"}]
-    encoder = PreferenceEncoder(tokenizer, max_length=None)
-    explicit = encoder.chat(user, chosen, rejected)
-    prompt = tokenizer.apply_chat_template(user, tokenize=True, add_generation_prompt=True, return_dict=True)
+def test_chat_pairs_use_the_template_and_an_implicit_prompt(tokenizer, encoder):
+    chat = ChatPreferenceFormat()
+    (explicit,) = chat.encode([{"messages": USER, "chosen_messages": YES, "rejected_messages": NO}], encoder)
+    prompt = tokenizer.apply_chat_template(USER, tokenize=True, add_generation_prompt=True, return_dict=True)
     assert explicit["prompt_ids"] == prompt["input_ids"]
     assert tokenizer.decode(explicit["chosen_ids"]) == "yo</s>"
-    assert encoder.row({"chosen": user + chosen, "rejected": user + rejected}) == explicit
-    assert split_prompt(user + chosen, user + rejected) == (user, chosen, rejected)
+    (implicit,) = chat.encode(
+        [{"messages": [], "chosen_messages": USER + YES, "rejected_messages": USER + NO}], encoder
+    )
+    assert implicit == explicit
+    assert split_prompt(USER + YES, USER + NO) == (USER, YES, NO)
+    with pytest.raises(ValueError, match=r"differing chosen and rejected.*Fix"):
+        chat.encode([{"messages": [], "chosen_messages": USER, "rejected_messages": USER}], encoder)
 
 
-@pytest.mark.parametrize(
-    ("row", "message"),
-    [
-        ({"prompt": "a", "chosen": "b"}, r"needs `chosen` and `rejected`.*Fix: give the source"),
-        (
-            {"chosen": [{"role": "user", "content": "a"}], "rejected": [{"role": "user", "content": "a"}]},
-            r"differing",
-        ),
-    ],
-)
-def test_bad_rows_are_explained(tokenizer, row, message):
-    with pytest.raises(ValueError, match=message):
-        PreferenceEncoder(tokenizer, max_length=None).row(row)
-
-
-def test_chat_needs_a_chat_template(tokenizer):
+def test_chat_needs_a_chat_template():
     plain = tiny.tokenizer()
     plain.chat_template = None
-    turns = [{"role": "user", "content": "a"}]
     with pytest.raises(ValueError, match=r"need a tokenizer with a chat template.*Fix"):
-        PreferenceEncoder(plain, max_length=None).chat(turns, [{"role": "assistant", "content": "b"}], turns)
+        ChatPreferenceFormat().encode(
+            [{"messages": USER, "chosen_messages": YES, "rejected_messages": NO}], Encoder(plain, True)
+        )
+
+
+def test_truncation_keeps_the_framing_and_the_prompts_end_then_the_start(tokenizer):
+    bos = tokenizer.bos_token_id
+    prompt = [bos, *ids(tokenizer, "abcdefg")]
+    short = TruncatePairs(None, 4, set(tokenizer.all_special_ids)).truncate(prompt, [1], [2])
+    assert short["prompt_ids"] == [bos, *ids(tokenizer, "efg")]
+    limited = TruncatePairs(6, None, set()).truncate([bos, 5, 6], [7, 8, 9, 10], [11])
+    assert limited == {"prompt_ids": [bos, 5, 6], "chosen_ids": [7, 8, 9], "rejected_ids": [11]}
+    assert TruncatePairs(3, None, set()).truncate([bos, 5, 6], [7], [8]) is None
+    batch = TruncatePairs(3, None, set())(
+        {"prompt_ids": [[1, 2], [1, 2, 3]], "chosen_ids": [[4, 5], [4]], "rejected_ids": [[6], [6]]}
+    )
+    assert batch == {"prompt_ids": [[1, 2]], "chosen_ids": [[4]], "rejected_ids": [[6]]}
 
 
 def test_collator_stacks_chosen_then_rejected_with_labels_on_completions():
@@ -112,18 +127,54 @@ def test_collator_stacks_chosen_then_rejected_with_labels_on_completions():
     torch.testing.assert_close(batch["ref_rejected_logps"], torch.tensor([-2.0, -4.0]))
 
 
-def test_dpo_data_needs_preference_columns(tmp_path):
-    from arctic_like.config import build_trainer, load_recipe
-    from tests.reference import arctic_runs
+# ---- the data factory ----------------------------------------------------------------------------------
 
-    model_dir = tiny.save_pretrained_model(tmp_path / "model")
-    rows = "tests.reference.tiny:prompt_response_rows"
-    with pytest.raises(
-        ValueError, match=r"has columns \['prompt', 'response'\], without chosen and rejected"
-    ):
-        build_trainer(load_recipe(arctic_runs.recipe(model_dir, tmp_path, rows)))
-    addition = {"data": {"sources": ["addition"]}}
-    with pytest.raises(
-        ValueError, match=r"synthetic 'addition' task gives prompt/response pairs, not preference"
-    ):
-        build_trainer(load_recipe(arctic_runs.recipe(model_dir, tmp_path, rows, **addition)))
+
+def _data(model_dir, tmp_path, data, **overrides):
+    recipe = arctic_runs.recipe(model_dir, tmp_path, "tests.reference.tiny:preference_rows", **overrides)
+    recipe["data"] = {"type": "dpo", "max_length": 64, "cache_dir": str(tmp_path / "cache"), **data}
+    return build_trainer(load_recipe(recipe))
+
+
+def test_pairs_from_a_file_with_column_mapping_and_limit(model_dir, tmp_path):
+    rows = [
+        {"question": r["prompt"], "good": r["chosen"], "bad": r["rejected"]} for r in tiny.preference_rows()
+    ]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    source = {
+        "path": str(path),
+        "column_mapping": {"question": "prompt", "good": "chosen", "bad": "rejected"},
+        "limit": 12,
+    }
+    trainer = _data(model_dir, tmp_path, {"sources": [source]})
+    dataset = trainer.train_dataloader.dataset
+    assert len(dataset) == 12 and dataset.column_names == ["prompt_ids", "chosen_ids", "rejected_ids"]
+    first = rows[0]
+    tokenizer = trainer.tokenizer
+    assert sorted(dataset["prompt_ids"], key=len)  # tokenized
+    assert [tokenizer.bos_token_id, *ids(tokenizer, first["question"])] in dataset["prompt_ids"]
+
+
+def test_trl_conversational_columns_are_recognised_and_cached(model_dir, tmp_path, monkeypatch):
+    source = {"type": "callable", "function": "tests.reference.tiny:chat_preference_rows"}
+    first = _data(model_dir, tmp_path, {"sources": [source]})
+    assert len(first.train_dataloader.dataset) == 16
+    assert list((tmp_path / "cache").iterdir())
+
+    from arctic_like.data import DPODataFactory
+
+    def no_processing(self, dataset):
+        raise AssertionError("the processed pairs should come from the cache")
+
+    monkeypatch.setattr(DPODataFactory, "process", no_processing)
+    again = _data(model_dir, tmp_path, {"sources": [source]})
+    assert again.train_dataloader.dataset["chosen_ids"] == first.train_dataloader.dataset["chosen_ids"]
+
+
+def test_rows_that_are_not_pairs_are_explained(model_dir, tmp_path):
+    rows = {"type": "callable", "function": "tests.reference.tiny:prompt_response_rows"}
+    with pytest.raises(ValueError, match=r"'dpo' data factory reads chat_preference or preference examples"):
+        _data(model_dir, tmp_path, {"sources": [rows]})
+    with pytest.raises(ValueError, match=r"preference pairs are not packed\. Fix"):
+        _data(model_dir, tmp_path, {"sources": [rows], "packing": True})
