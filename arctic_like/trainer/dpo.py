@@ -32,10 +32,12 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field, SerializeAsAny, ValidationInfo, field_validator, model_validator
 
+from arctic_like.checkpoint.atomic import honour_umask
 from arctic_like.config.base import HumanInt
 from arctic_like.config.parts import ModelConfig
 from arctic_like.config.trainer import TrainerConfig, _validate_part, resolve_factory, resolve_trainer_class
 from arctic_like.data import DataFactory
+from arctic_like.data.base import _quiet_progress
 from arctic_like.data.dpo import DPODataFactory
 from arctic_like.data.preference import IGNORE_INDEX, REFERENCE_COLUMNS, PairCollator
 from arctic_like.model.peft import base_fingerprint, is_peft_model
@@ -136,6 +138,7 @@ class DPOTrainer(Trainer):
         self._metric_counts = {"train": 0, "eval": 0}
         if config.disable_dropout:
             _disable_dropout(self.model)
+        self._unsaved_references: list[tuple[datasets.Dataset, Path]] = []
         self.ref_model, self.reference = self._reference()
         if config.precompute_ref_log_probs:
             self._precompute_reference()
@@ -256,6 +259,12 @@ class DPOTrainer(Trainer):
         self._metric_counts[mode] += 1
         return losses.mean()
 
+    def train(self) -> dict[str, float]:
+        """Training; first the precomputed reference log-probs go to the data cache, as the processed data
+        does (building a trainer writes nothing)."""
+        self._save_reference_cache()
+        return super().train()
+
     # ------------------------------------------------------------------------------------------- logging
     def _drain_metrics(self, mode: str) -> dict[str, float]:
         """Mean of each metric over the micro-batches since the last log (over all processes)."""
@@ -313,15 +322,25 @@ class DPOTrainer(Trainer):
             logger.info("using cached reference log-probs from %s", path)
             return datasets.load_from_disk(str(path))
         columns = self._reference_dataset(dataset)
-        if self.global_rank == 0:
+        self._unsaved_references.append((columns, path))
+        return columns
+
+    def _save_reference_cache(self) -> None:
+        """Write the precomputed log-probs to the data cache (rank 0; atomically, like the data cache)."""
+        pending, self._unsaved_references = self._unsaved_references, []
+        if self.global_rank != 0:
+            return
+        for columns, path in pending:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
             try:
-                columns.save_to_disk(str(tmp))
+                with _quiet_progress():
+                    columns.save_to_disk(str(tmp))
+                honour_umask(tmp)
                 os.replace(tmp, path)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
-        return columns
+            logger.info("cached reference log-probs at %s", path)
 
     def _reference_dataset(self, dataset: datasets.Dataset) -> datasets.Dataset:
         values = self._reference_columns(dataset)
