@@ -178,3 +178,26 @@ def test_rows_that_are_not_pairs_are_explained(model_dir, tmp_path):
         _data(model_dir, tmp_path, {"sources": [rows]})
     with pytest.raises(ValueError, match=r"preference pairs are not packed\. Fix"):
         _data(model_dir, tmp_path, {"sources": [rows], "packing": True})
+
+
+def test_process_data_prepares_and_counts_the_pairs(model_dir, tmp_path, capsys):
+    import yaml
+
+    from arctic_like.cli import main
+
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tiny.preference_rows()))
+    recipe = {
+        "type": "dpo",
+        "tokenizer": {"type": "huggingface", "name_or_path": str(model_dir)},
+        "model": {"name_or_path": str(model_dir)},
+        "data": {"sources": ["pairs.jsonl"], "max_length": 64},
+        "output_dir": str(tmp_path / "out"),
+    }
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    assert main(["process-data", str(tmp_path / "recipe.yaml")]) == 0
+    tokens = sum(
+        len(tiny.tokenizer()(r["prompt"] + r["chosen"] + r["rejected"])["input_ids"])
+        for r in tiny.preference_rows()
+    )
+    # each pair: <s> + prompt, chosen + </s>, rejected + </s>: the characters, one bos and two eos
+    assert f"train: 16 examples, {tokens + 16 * 2} tokens" in capsys.readouterr().out
