@@ -114,8 +114,16 @@ def sft_case(model_dir: Path, workdir: Path) -> tuple[list[dict], list[dict]]:
 def main() -> int:
     """Print the largest relative difference per metric of every setting."""
     import logging
+    import warnings
+
+    import datasets
+    import transformers
 
     logging.disable(logging.WARNING)
+    warnings.filterwarnings("ignore")
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.logging.set_verbosity_error()
     keys = trl_runs.DPO_KEYS
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

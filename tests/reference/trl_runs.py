@@ -76,7 +76,7 @@ def trl_dpo(
     """Per-step logs of TRL's ``DPOTrainer``. The reference is loaded again from ``model_dir``, or is the
     policy without its adapter under ``peft_config``; ``adapter_state`` sets the adapter's first weights."""
     import datasets
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
     from trl import DPOConfig, DPOTrainer
 
     args = DPOConfig(
@@ -100,6 +100,7 @@ def trl_dpo(
         processing_class=AutoTokenizer.from_pretrained(model_dir),
         peft_config=peft_config,
     )
+    trainer.remove_callback(PrinterCallback)  # it prints every log line
     if adapter_state is not None:
         from peft import set_peft_model_state_dict
 
@@ -121,7 +122,7 @@ def trl_sft(
 ) -> list[dict[str, Any]]:
     """Per-step logs of TRL's ``SFTTrainer`` on prompt/completion rows with the completion-only loss."""
     import datasets
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback
     from trl import SFTConfig, SFTTrainer
 
     args = SFTConfig(
@@ -141,6 +142,7 @@ def trl_sft(
         train_dataset=datasets.Dataset.from_list(rows),
         processing_class=AutoTokenizer.from_pretrained(model_dir),
     )
+    trainer.remove_callback(PrinterCallback)
     trainer.train()
     return _steps(trainer.state.log_history)
 
