@@ -8,8 +8,9 @@ lengths, optimizer (AdamW, constant learning rate), clipping, fp32 and no shuffl
   training (``precompute_ref_log_probs``), so a step runs the policy alone.
 
 Each run is a fresh process (``--worker``) so memory is not shared between variants; repeats are
-interleaved and the fastest run counts. Reported: optimizer steps per second after ``--warmup`` steps
-(timed by one HF ``TrainerCallback`` that both frameworks run), the time to build the trainer (for
+interleaved and the fastest run counts. Reported: optimizer steps per second after ``--warmup`` steps, by
+the wall clock and by process CPU time (the steadier measure on a shared machine; one torch thread), timed
+by one HF ``TrainerCallback`` that both frameworks run; the time to build the trainer (for
 ``precomputed`` it includes the reference pass), and the peak memory of building and training: on CPU the
 peak resident set sampled every 5 ms above the process's size before building; on CUDA
 ``torch.cuda.max_memory_allocated``. Then LoRA (rank 8 on every attention and MLP projection) against full
@@ -127,20 +128,22 @@ class PeakMemory:
 
 
 def step_timer(warmup: int) -> Any:
-    """An HF ``TrainerCallback`` noting when step ``warmup`` and the last step end."""
+    """An HF ``TrainerCallback`` noting when (wall clock, process CPU time) step ``warmup`` and the last step
+    end."""
     from transformers import TrainerCallback
 
     class StepTimer(TrainerCallback):
         def __init__(self) -> None:
-            self.start: float | None = None
-            self.end = 0.0
+            self.start: tuple[float, float] | None = None
+            self.end = (0.0, 0.0)
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
+            now = (time.perf_counter(), time.process_time())
             if state.global_step == warmup:
-                self.start = time.perf_counter()
-            self.end = time.perf_counter()
+                self.start = now
+            self.end = now
 
     return StepTimer()
 
@@ -214,7 +217,8 @@ def worker(variant: str, workdir: Path, steps: int, warmup: int, device: str) ->
         trainer.train()
     assert timer.start is not None, "fewer steps than --warmup"
     return {
-        "steps_per_second": (steps - warmup) / (timer.end - timer.start),
+        "steps_per_second": (steps - warmup) / (timer.end[0] - timer.start[0]),
+        "cpu_steps_per_second": (steps - warmup) / (timer.end[1] - timer.start[1]),
         "build_seconds": built,
         "peak_mib": memory.peak_mib,
     }
@@ -264,15 +268,20 @@ def run_worker(variant: str, workdir: Path, args: argparse.Namespace) -> dict[st
 
 def report(results: dict[str, list[dict[str, float]]], lora: dict[str, dict[str, float]]) -> None:
     best = {v: max(runs, key=lambda r: r["steps_per_second"]) for v, runs in results.items()}
-    print(f"{'variant':<26} {'steps/s':>9} {'build s':>9} {'peak MiB':>10}")
+    cpu = {v: max(r["cpu_steps_per_second"] for r in runs) for v, runs in results.items()}
+    print(f"{'variant':<26} {'steps/s':>9} {'CPU steps/s':>12} {'build s':>9} {'peak MiB':>10}")
     for variant, run in best.items():
         speed, built, peak = run["steps_per_second"], run["build_seconds"], run["peak_mib"]
-        print(f"{variant:<26} {speed:9.2f} {built:9.2f} {peak:10.1f}")
+        print(f"{variant:<26} {speed:9.2f} {cpu[variant]:12.2f} {built:9.2f} {peak:10.1f}")
     for reference in ("copy", "precomputed"):
-        ours, theirs = best[f"arctic_like {reference}"], best[f"trl {reference}"]
-        speed = ours["steps_per_second"] / theirs["steps_per_second"]
-        memory = ours["peak_mib"] / max(theirs["peak_mib"], 1e-9)
-        print(f"arctic_like / trl, {reference:<12} speed {speed:.2f}x   peak memory {memory:.2f}x")
+        ours, theirs = f"arctic_like {reference}", f"trl {reference}"
+        speed = best[ours]["steps_per_second"] / best[theirs]["steps_per_second"]
+        cpu_speed = cpu[ours] / cpu[theirs]
+        memory = best[ours]["peak_mib"] / max(best[theirs]["peak_mib"], 1e-9)
+        print(
+            f"arctic_like / trl, {reference:<12} speed {speed:.2f}x (CPU time {cpu_speed:.2f}x)   "
+            f"peak memory {memory:.2f}x"
+        )
     print(f"{'':<30} {'trainable':>11} {'total':>11} {'optimizer MiB':>14}")
     for name, row in lora.items():
         print(f"{name:<30} {row['trainable']:>11,} {row['total']:>11,} {row['optimizer_mib']:>14.2f}")
