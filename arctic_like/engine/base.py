@@ -26,6 +26,9 @@ logger = logging.getLogger("arctic_like.engine")
 
 _PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
+NO_CONTEXT = contextlib.nullcontext()
+"""A context that does nothing (reused: the hot loop enters one per micro-batch)."""
+
 SMALL_MODEL_PARAMETERS = 5_000_000
 """Below this size a model trains fastest on one CPU thread (see ``Engine.cpu_threads``)."""
 
@@ -115,7 +118,7 @@ class Engine(ABC):
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed-precision context for forward passes (a no-op in fp32)."""
         if self.dtype == torch.float32:
-            return contextlib.nullcontext()
+            return NO_CONTEXT
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
     @abstractmethod
@@ -180,10 +183,9 @@ class Engine(ABC):
             return iter(batches)
         return Prefetcher(batches, self.device)
 
-    @contextlib.contextmanager
-    def accumulate(self, boundary: bool) -> Iterator[None]:
+    def accumulate(self, boundary: bool) -> contextlib.AbstractContextManager:
         """Context around one micro-batch's forward and backward; ``boundary``: the window's last one."""
-        yield
+        return NO_CONTEXT
 
     @contextlib.contextmanager
     def cpu_threads(self) -> Iterator[None]:

@@ -92,7 +92,9 @@ class ReadBack:
 
     def put(self, value: torch.Tensor) -> Reading:
         """Queue a one-element tensor on the device; costs no device work until the read."""
-        value = value.detach().reshape(())
+        value = value.detach()
+        if value.dim():
+            value = value.reshape(())
         if value.device != self.device:
             value = value.to(self.device, non_blocking=True)
         group = self._groups.get(value.dtype)

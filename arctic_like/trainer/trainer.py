@@ -469,7 +469,8 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         """The batch on the trainer's device (already there when the engine prefetched it)."""
         device = self.device
         return {
-            k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
+            k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) and v.device != device else v
+            for k, v in batch.items()
         }
 
     # ------------------------------------------------------------------------------------------- read-back
@@ -693,6 +694,8 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             logs.update(self._train_metrics.result())
             self._globalstep_last_logged = state.global_step
             self.log(logs)
+        if not (control.should_evaluate or control.should_save or saves):
+            return
         with self.throughput.paused():
             if control.should_evaluate:
                 self._track_best_metric(self.evaluate())

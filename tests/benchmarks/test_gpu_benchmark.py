@@ -1,0 +1,48 @@
+"""`benchmarks/gpu.py` keeps working: without a GPU it runs its smallest case (tiny model, torch engine) on
+CPU; the same batches and initial weights give both loops the same first loss, and each reads device values
+once per logging step (timings are not asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def gpu_benchmark() -> ModuleType:
+    module = sys.modules.get("benchmarks_gpu")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("benchmarks_gpu", ROOT / "benchmarks" / "gpu.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["benchmarks_gpu"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU machine the full benchmark is the check")
+def test_the_smallest_case_runs_on_cpu(capsys: pytest.CaptureFixture[str]) -> None:
+    threads = torch.get_num_threads()
+    try:
+        gpu_benchmark().main(["--steps", "4", "--warmup", "2", "--logging-steps", "2", "--length", "16"])
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "on cpu (no GPU: the smallest case" in out
+    pattern = r"^tiny +[\d.]+M torch +4x16 +(\d+) +(\d+) +([\d.]+) +([\d.]+)\+([\d.]+) +([\d.]+)\+"
+    row = re.search(pattern, out, re.M)
+    assert row is not None, out
+    bare, arctic, ratio = float(row[1]), float(row[2]), float(row[3])
+    assert bare > 0 and arctic > 0 and ratio == pytest.approx(arctic / bare, abs=1e-3)
+    assert float(row[4]) == float(row[6]) == 0.5  # one read per logging step of 2, in both loops
+    first = re.search(r"tiny/torch: first logged loss bare ([\d.]+), arctic_like ([\d.]+)", out)
+    assert first is not None and first[1] == first[2]
+    assert "arctic_like reads in the counted steps: " in out and "readback.py" in out
