@@ -16,10 +16,12 @@ time (one torch thread) is the steadier measure of what each loop costs.
 ``--case null``: the same loops around a model with one parameter, whose loss ignores the batch, so that
 only the loop is timed: data loading of a tiny batch, forward, backward, clipping, AdamW, the schedule,
 zeroing, logging every 10 steps, and for the frameworks their callbacks and bookkeeping. Lightning's
-``Trainer`` joins. Each loop is timed from the end of its step ``--warmup`` to the end of its last step
-(set-up and tear-down left out) by a callback of its own framework, in ``--rounds`` interleaved rounds
-(the order rotated each round); the figure is each framework's time per step minus the hand loop's in
-the same round, in µs, as the median over the rounds with the lowest and highest. Usage::
+``Trainer`` joins. A step-end callback of each loop's own framework stamps the time every 10 steps from step
+``--warmup`` to the last (set-up and tear-down left out); a loop's time per step in a round is the median
+over those 10-step windows (each with one logged loss), so windows that another process interrupted do not
+count. Rounds (``--rounds``) are interleaved, the order rotated each round; the figure is each framework's
+time per step minus the hand loop's in the same round, in µs, as the median over the rounds with the lowest
+and highest. Usage::
 
     python benchmarks/trainer_overhead.py [--case tiny|null] [--steps 300] [--repeats 3] [--threads 1]
     python benchmarks/trainer_overhead.py --case null [--steps 1000] [--rounds 15]
@@ -235,23 +237,24 @@ class NullTrainer(CausalTrainer):
 
 
 class StepTimer:
-    """Wall-clock and CPU seconds from the end of step ``start`` to the end of step ``end``."""
+    """Wall-clock and CPU time stamps at the end of steps ``start``, ``start + every``, ... ``end``; the time
+    per step is the median over those windows of ``every`` steps (each with one logged loss) of the window's
+    time over ``every``, which leaves out the windows another process interrupted."""
 
-    def __init__(self, start: int, end: int) -> None:
-        self.start, self.end = start, end
-        self.wall = self.cpu = 0.0
+    def __init__(self, start: int, end: int, every: int = NULL_LOG_EVERY) -> None:
+        self.start, self.end, self.every = start, end, every
+        self.stamps: list[tuple[float, float]] = []
 
     def step_done(self, step: int) -> None:
-        if step == self.start:
-            self.wall, self.cpu = -time.perf_counter(), -time.process_time()
-        elif step == self.end:
-            self.wall += time.perf_counter()
-            self.cpu += time.process_time()
+        if self.start <= step <= self.end and (step - self.start) % self.every == 0:
+            self.stamps.append((time.perf_counter(), time.process_time()))
 
     @property
     def per_step(self) -> tuple[float, float]:
-        steps = self.end - self.start
-        return self.wall / steps, self.cpu / steps
+        pairs = list(zip(self.stamps, self.stamps[1:], strict=False))
+        wall = statistics.median(b[0] - a[0] for a, b in pairs)
+        cpu = statistics.median(b[1] - a[1] for a, b in pairs)
+        return wall / self.every, cpu / self.every
 
 
 def null_optimizer(model: torch.nn.Module, steps: int) -> tuple[torch.optim.Optimizer, Any]:
@@ -389,8 +392,8 @@ def run_null(steps: int, rounds: int, warmup: int, workdir: Path) -> None:
             NULL_LOOPS[name](steps, timer, workdir)
             per_step[name].append(timer.per_step)
     print(
-        f"null model (1 parameter), batch {NULL_BATCH}x{NULL_LENGTH}, steps {warmup + 1}-{steps} timed, "
-        f"{rounds} interleaved rounds:"
+        f"null model (1 parameter), batch {NULL_BATCH}x{NULL_LENGTH}, steps {warmup + 1}-{steps} timed in "
+        f"windows of {NULL_LOG_EVERY}, {rounds} interleaved rounds:"
     )
     hand = per_step["hand"]
     print(f"  {'loop':<12} {'µs/step wall':>13} {'over hand: median [min, max] wall':>36} {'CPU':>24}")

@@ -156,12 +156,26 @@ def run_packing() -> None:
     Recording(header, output).write("packing")
 
 
+def run_overhead_null() -> None:
+    header = _header("python benchmarks/trainer_overhead.py --case null")
+    output, _ = _run([sys.executable, "benchmarks/trainer_overhead.py", "--case", "null"])
+    Recording(header, output).write("overhead-null")
+
+
+def run_gpu() -> None:
+    header = _header("python benchmarks/gpu.py")
+    output, _ = _run([sys.executable, "benchmarks/gpu.py"])
+    Recording(header, output).write("gpu")
+
+
 RUNNERS: dict[str, Callable[[], None]] = {
     "demo": run_demo,
     "fine-tune": run_fine_tune,
     "dispatch": run_dispatch,
     "overhead": run_overhead,
+    "overhead-null": run_overhead_null,
     "packing": run_packing,
+    "gpu": run_gpu,
 }
 
 
@@ -215,6 +229,30 @@ def packing_figures(rec: Recording) -> dict[str, float]:
     if speed is None or prep is None:
         raise ValueError("unexpected output in docs/figures/packing.txt")
     return {"ratio": float(speed[1]), "loss_difference": float(speed[2]), "num_proc_speedup": float(prep[1])}
+
+
+def null_overhead_rows(rec: Recording) -> dict[str, dict[str, float]]:
+    """``loop -> {"us": µs/step, and for the frameworks the µs over the hand loop: "wall", "wall_min",
+    "wall_max", "cpu", "cpu_min", "cpu_max"}`` from the null-model table."""
+    number = r"([+-]?[\d.]+)"
+    span = rf"{number} \[{number}, {number}\]"
+    rows: dict[str, dict[str, float]] = {}
+    for line in rec.body.splitlines():
+        match = re.match(rf"^  (hand|arctic_like|hf|lightning) +{number}(?: +{span} +{span})?$", line)
+        if match:
+            keys = ("us", "wall", "wall_min", "wall_max", "cpu", "cpu_min", "cpu_max")
+            rows[match[1]] = {k: float(v) for k, v in zip(keys, match.groups()[1:], strict=True) if v}
+    return rows
+
+
+def gpu_rows(rec: Recording) -> list[dict[str, str]]:
+    """One dict per case of the gpu.py table (config, engine, tokens/s of both loops, ratio, syncs)."""
+    pattern = (
+        r"^(?P<config>\w+) +(?P<params>[\d.]+M) (?P<engine>\w+) +(?P<batch>\d+x\d+) +(?P<bare>\d+) "
+        r"+(?P<arctic>\d+) +(?P<ratio>[\d.]+) +(?P<bare_syncs>[\d.+]+(?: \([\d.]+\))?) "
+        r"+(?P<arctic_syncs>[\d.+]+(?: \([\d.]+\))?)$"
+    )
+    return [m.groupdict() for m in re.finditer(pattern, rec.body, re.MULTILINE)]
 
 
 # ---------------------------------------------------------------------------------------------- regions
@@ -377,6 +415,40 @@ def region_packing() -> str:
     )
 
 
+def region_overhead_null() -> str:
+    rec = Recording.read("overhead-null")
+    rows = null_overhead_rows(rec)
+    names = {"arctic_like": "arctic_like", "hf": "HF `Trainer`", "lightning": "Lightning `Trainer`"}
+    lines = [
+        f"Measured with {rec.provenance}.",
+        "",
+        "| loop | µs per step | over the hand loop, wall clock: median [lowest, highest] | "
+        "over the hand loop, process CPU time |",
+        "|---|---|---|---|",
+        f"| hand-written | {rows['hand']['us']:.1f} | | |",
+    ]
+    for key, name in names.items():
+        r = rows[key]
+        lines.append(
+            f"| {name} | {r['us']:.1f} | {r['wall']:+.1f} [{r['wall_min']:+.1f}, {r['wall_max']:+.1f}] | "
+            f"{r['cpu']:+.1f} [{r['cpu_min']:+.1f}, {r['cpu_max']:+.1f}] |"
+        )
+    arctic = rows["arctic_like"]
+    met = {True: "met", False: "not met"}
+    lines += [
+        "",
+        f"Against the target (arctic_like at most 50 µs per step over the hand loop): "
+        f"{met[arctic['wall'] <= 50]} by the wall clock ({arctic['wall']:+.1f} µs), "
+        f"{met[arctic['cpu'] <= 50]} by process CPU time ({arctic['cpu']:+.1f} µs).",
+    ]
+    return "\n".join(lines)
+
+
+def region_gpu() -> str:
+    rec = Recording.read("gpu")
+    return "\n".join([f"Measured with {rec.provenance}.", "", "```text", rec.body.rstrip("\n"), "```"])
+
+
 REGIONS: dict[str, Callable[[], str]] = {
     "demo-summary": region_demo_summary,
     "demo-lines": region_demo_lines,
@@ -387,7 +459,9 @@ REGIONS: dict[str, Callable[[], str]] = {
     "fine-tune": region_fine_tune,
     "dispatch": region_dispatch,
     "overhead": region_overhead,
+    "overhead-null": region_overhead_null,
     "packing": region_packing,
+    "gpu": region_gpu,
 }
 
 

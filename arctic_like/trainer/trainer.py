@@ -629,7 +629,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.engine.end_step()
         state = self.state
         window, self._window = self._window, []
-        if all(r.ready for r in window):
+        if window[-1].ready:  # a read-back reads everything put before it
             self._loss_sum += math.fsum(r.mean for r in window) / len(window)
         else:
             self._unread_steps.append(window)
@@ -673,7 +673,8 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         optimizer step), so a non-finite loss is never logged, evaluated or saved."""
         control, state = self.control, self.state
         log_now = control.should_log and state.global_step > self._globalstep_last_logged
-        saves = any(e.should_save(end_of_epoch=end_of_epoch) for e in self.checkpoint_engines)
+        engines = self.checkpoint_engines
+        saves = bool(engines) and any(e.should_save(end_of_epoch=end_of_epoch) for e in engines)
         if log_now or control.should_evaluate or saves:
             self._read_device(mark=True)
         if log_now:

@@ -26,11 +26,11 @@ def test_the_null_model_case_prints_a_row_per_loop(capsys: pytest.CaptureFixture
         spec.loader.exec_module(module)
     threads = torch.get_num_threads()
     try:
-        module.main(["--case", "null", "--steps", "25", "--warmup", "5", "--rounds", "1"])
+        module.main(["--case", "null", "--steps", "30", "--warmup", "10", "--rounds", "1"])
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
-    assert "null model (1 parameter), batch 4x8, steps 6-25 timed, 1 interleaved rounds:" in out
+    assert "null model (1 parameter), batch 4x8, steps 11-30 timed in windows of 10, 1 interleaved" in out
     assert re.search(r"^  hand +[\d.]+$", out, re.M), out
     span = r"[+-][\d.]+ \[[+-][\d.]+, [+-][\d.]+\]"
     for loop in ("arctic_like", "hf", "lightning"):
