@@ -186,3 +186,12 @@ def test_compile_settings_that_cannot_work_are_refused_before_building(
     with pytest.raises(RecipeError, match=r"inductor backend compiles C\+\+ on CPU.*Fix: install g\+\+"):
         build_trainer(load_recipe(recipe(tmp_path, compile=True)))
     assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_the_plan_says_the_model_will_be_compiled(tmp_path: Path) -> None:
+    from arctic_like.plan import describe_plan
+
+    config = load_recipe(recipe(tmp_path, compile={"mode": "max-autotune", "fullgraph": True}))
+    plan = describe_plan(build_trainer(config), "recipe.yaml")
+    compiled = "torch.compile (backend: inductor, mode: max-autotune, fullgraph: True)"
+    assert f"fp32, 1 process(es), {compiled}" in plan
