@@ -4,37 +4,19 @@ once per logging step (timings are not asserted)."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def gpu_benchmark() -> ModuleType:
-    module = sys.modules.get("benchmarks_gpu")
-    if module is None:
-        spec = importlib.util.spec_from_file_location("benchmarks_gpu", ROOT / "benchmarks" / "gpu.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["benchmarks_gpu"] = module
-        spec.loader.exec_module(module)
-    return module
+from tests.benchmarks.loading import benchmark_module
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU machine the full benchmark is the check")
 def test_the_smallest_case_runs_on_cpu(capsys: pytest.CaptureFixture[str]) -> None:
-    threads = torch.get_num_threads()
-    try:
-        gpu_benchmark().main(["--steps", "4", "--warmup", "2", "--logging-steps", "2", "--length", "16"])
-    finally:
-        torch.set_num_threads(threads)
+    with benchmark_module("gpu") as gpu:
+        gpu.main(["--steps", "4", "--warmup", "2", "--logging-steps", "2", "--length", "16"])
     out = capsys.readouterr().out
     assert "on cpu (no GPU: the smallest case" in out
     pattern = r"^tiny +[\d.]+M torch +4x16 +(\d+) +(\d+) +([\d.]+) +([\d.]+)\+([\d.]+) +([\d.]+)\+"

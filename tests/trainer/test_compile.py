@@ -9,6 +9,7 @@ module (one layer, 16 wide, fixed-length batches so one graph serves every step)
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import LlamaForCausalLM
 
+from arctic_like import registry
 from arctic_like.config import RecipeError, build_trainer, load_recipe
 from arctic_like.model import HFModelFactory
 from tests.trainer.helpers import losses, tiny_recipe
@@ -160,6 +162,16 @@ class GraphBreakingFactory(HFModelFactory):
 
     def create_model(self, model_config: Any) -> torch.nn.Module:
         return GraphBreakingLlama(model_config)
+
+
+registry.unregister(GraphBreakingFactory)  # registered only while this module's tests run
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _graph_breaking_factory() -> Iterator[None]:
+    registry.register(GraphBreakingFactory)
+    yield
+    registry.unregister(GraphBreakingFactory)
 
 
 def test_a_model_that_cannot_be_compiled_is_a_recipe_error(tmp_path: Path) -> None:

@@ -5,12 +5,14 @@ left are the model's own (transformers' attention-mask check), the same in any l
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 
+from arctic_like import registry
 from arctic_like.config import build_trainer, load_recipe
 from arctic_like.trainer import CausalTrainer, NonFiniteLossError
 from arctic_like.trainer.syncs import HostSyncCounter
@@ -83,6 +85,16 @@ class MetricsTrainer(CausalTrainer):
         self.metrics.add("double_loss", loss * 2)
         self.metrics.add("rows", batch["input_ids"].shape[0], reduce="sum")
         return loss
+
+
+registry.unregister(MetricsTrainer)  # registered only while this module's tests run
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _metrics_trainer() -> Iterator[None]:
+    registry.register(MetricsTrainer)
+    yield
+    registry.unregister(MetricsTrainer)
 
 
 def test_a_subclass_metrics_come_back_with_the_loss(tmp_path: Path) -> None:
