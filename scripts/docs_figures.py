@@ -169,14 +169,28 @@ def run_trl_agreement() -> None:
     Recording(header, output).write("trl-agreement")
 
 
+def run_overhead_null() -> None:
+    header = _header("python benchmarks/trainer_overhead.py --case null")
+    output, _ = _run([sys.executable, "benchmarks/trainer_overhead.py", "--case", "null"])
+    Recording(header, output).write("overhead-null")
+
+
+def run_gpu() -> None:
+    header = _header("python benchmarks/gpu.py")
+    output, _ = _run([sys.executable, "benchmarks/gpu.py"])
+    Recording(header, output).write("gpu")
+
+
 RUNNERS: dict[str, Callable[[], None]] = {
     "demo": run_demo,
     "fine-tune": run_fine_tune,
     "dispatch": run_dispatch,
     "overhead": run_overhead,
+    "overhead-null": run_overhead_null,
     "packing": run_packing,
     "dpo": run_dpo,
     "trl-agreement": run_trl_agreement,
+    "gpu": run_gpu,
 }
 
 
@@ -275,6 +289,30 @@ def agreement_figures(rec: Recording) -> dict[str, dict[str, float]]:
     if not table:
         raise ValueError("unexpected output in docs/figures/trl-agreement.txt")
     return table
+
+
+def null_overhead_rows(rec: Recording) -> dict[str, dict[str, float]]:
+    """``loop -> {"us": µs/step, and for the frameworks the µs over the hand loop: "wall", "wall_min",
+    "wall_max", "cpu", "cpu_min", "cpu_max"}`` from the null-model table."""
+    number = r"([+-]?[\d.]+)"
+    span = rf"{number} \[{number}, {number}\]"
+    rows: dict[str, dict[str, float]] = {}
+    for line in rec.body.splitlines():
+        match = re.match(rf"^  (hand|arctic_like|hf|lightning) +{number}(?: +{span} +{span})?$", line)
+        if match:
+            keys = ("us", "wall", "wall_min", "wall_max", "cpu", "cpu_min", "cpu_max")
+            rows[match[1]] = {k: float(v) for k, v in zip(keys, match.groups()[1:], strict=True) if v}
+    return rows
+
+
+def gpu_rows(rec: Recording) -> list[dict[str, str]]:
+    """One dict per case of the gpu.py table (config, engine, tokens/s of both loops, ratio, syncs)."""
+    pattern = (
+        r"^(?P<config>\w+) +(?P<params>[\d.]+M) (?P<engine>\w+) +(?P<batch>\d+x\d+) +(?P<bare>\d+) "
+        r"+(?P<arctic>\d+) +(?P<ratio>[\d.]+) +(?P<bare_syncs>[\d.+]+(?: \([\d.]+\))?) "
+        r"+(?P<arctic_syncs>[\d.+]+(?: \([\d.]+\))?)$"
+    )
+    return [m.groupdict() for m in re.finditer(pattern, rec.body, re.MULTILINE)]
 
 
 # ---------------------------------------------------------------------------------------------- regions
@@ -492,6 +530,35 @@ def region_dpo() -> str:
     return "\n".join(lines)
 
 
+def region_overhead_null() -> str:
+    rec = Recording.read("overhead-null")
+    rows = null_overhead_rows(rec)
+    names = {"arctic_like": "arctic_like", "hf": "HF `Trainer`", "lightning": "Lightning `Trainer`"}
+    lines = [
+        f"Measured with {rec.provenance}.",
+        "",
+        "| loop | µs per step | over the hand loop, wall clock: median [lowest, highest] | "
+        "over the hand loop, process CPU time |",
+        "|---|---|---|---|",
+        f"| hand-written | {rows['hand']['us']:.1f} | | |",
+    ]
+    for key, name in names.items():
+        r = rows[key]
+        lines.append(
+            f"| {name} | {r['us']:.1f} | {r['wall']:+.1f} [{r['wall_min']:+.1f}, {r['wall_max']:+.1f}] | "
+            f"{r['cpu']:+.1f} [{r['cpu_min']:+.1f}, {r['cpu_max']:+.1f}] |"
+        )
+    arctic = rows["arctic_like"]
+    met = {True: "met", False: "not met"}
+    lines += [
+        "",
+        f"Against the target (arctic_like at most 50 µs per step over the hand loop): "
+        f"{met[arctic['wall'] <= 50]} by the wall clock ({arctic['wall']:+.1f} µs), "
+        f"{met[arctic['cpu'] <= 50]} by process CPU time ({arctic['cpu']:+.1f} µs).",
+    ]
+    return "\n".join(lines)
+
+
 def region_trl_agreement() -> str:
     rec = Recording.read("trl-agreement")
     table = agreement_figures(rec)
@@ -499,6 +566,28 @@ def region_trl_agreement() -> str:
     return (
         f"**at most {largest:.1e}** for every metric in every setting (measured with {rec.provenance}):\n\n"
         "```text\n" + rec.body[rec.body.index("largest relative difference") :].rstrip("\n") + "\n```"
+    )
+
+
+def region_gpu() -> str:
+    rec = Recording.read("gpu")
+    met = {True: "met", False: "not met"}
+    cases = ", ".join(
+        f"{r['config']}/{r['engine']} {float(r['ratio']):.3f}x ({met[float(r['ratio']) >= 0.97]})"
+        for r in gpu_rows(rec)
+    )
+    on_cpu = "on cpu" in rec.body.splitlines()[0]
+    return "\n".join(
+        [
+            f"Measured with {rec.provenance}.",
+            "",
+            "```text",
+            rec.body.rstrip("\n"),
+            "```",
+            "",
+            f"Against the target (arctic_like at least 0.97x the bare loop's tokens/s): {cases}"
+            + (" — on CPU, where this target does not apply." if on_cpu else "."),
+        ]
     )
 
 
@@ -514,7 +603,9 @@ REGIONS: dict[str, Callable[[], str]] = {
     "fine-tune": region_fine_tune,
     "dispatch": region_dispatch,
     "overhead": region_overhead,
+    "overhead-null": region_overhead_null,
     "packing": region_packing,
+    "gpu": region_gpu,
 }
 
 

@@ -46,5 +46,10 @@ def test_recordings_say_how_they_were_made_and_parse():
     assert len(rows) == 17 and rows["plain method"][1] == 1.0
     packing = figures.packing_figures(figures.Recording.read("packing"))
     assert packing["ratio"] > 0 and packing["loss_difference"] < 1e-5 and packing["num_proc_speedup"] > 0
+    null = figures.null_overhead_rows(figures.Recording.read("overhead-null"))
+    assert set(null) == {"hand", "arctic_like", "hf", "lightning"} and set(null["hand"]) == {"us"}
+    assert all(null[k]["cpu_min"] <= null[k]["cpu"] <= null[k]["cpu_max"] for k in ("arctic_like", "hf"))
+    gpu = figures.gpu_rows(figures.Recording.read("gpu"))
+    assert gpu and all(float(r["ratio"]) > 0 and r["engine"] in ("torch", "deepspeed") for r in gpu)
     runs = figures.overhead_runs(figures.Recording.read("overhead"))
     assert len(runs) == figures.OVERHEAD_RUNS and all(set(r) == {"hand", "arctic_like", "hf"} for r in runs)

@@ -24,6 +24,7 @@ from arctic_like.config.parts import (
     TokenizerConfig,
 )
 from arctic_like.config.trainer import (
+    CompileConfig,
     TrainerConfig,
     factory_choice,
     import_code_file,
@@ -37,6 +38,7 @@ __all__ = [
     "BaseConfig",
     "CallbackSpec",
     "CheckpointConfig",
+    "CompileConfig",
     "DataConfig",
     "DataSourceConfig",
     "HumanFloat",
