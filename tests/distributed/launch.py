@@ -25,6 +25,11 @@ BIN = Path(sys.executable).parent
 RUN_TIMEOUT_S = 240
 """Upper bound of one launched run: a hang fails the test instead of the suite (runs take 10-120 s)."""
 
+TORCH_EXTENSIONS_DIR = Path(sys.prefix) / "torch_extensions"
+"""Where launched runs keep DeepSpeed's compiled ops (shared-memory comm, cpu_adam): beside the virtual
+environment they were built for. torch's default (~/.cache/torch_extensions) is shared by every environment
+of the user, so two checkouts with their own environments rebuild each other's ops (1-2 min each)."""
+
 COLLECTIVE_TIMEOUT_S = 120
 """`ARCTIC_LIKE_DIST_TIMEOUT_S` for launched runs: a collective waiting on a dead rank gives up after this
 (generous: on a fresh machine one rank may first spend ~30 s compiling DeepSpeed's shared-memory op)."""
@@ -103,6 +108,7 @@ def run_env(probe_dir: Path, **extra: str) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
             "ARCTIC_LIKE_DIST_TIMEOUT_S": str(COLLECTIVE_TIMEOUT_S),
             "PROBE_DIR": str(probe_dir),
+            "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR", str(TORCH_EXTENSIONS_DIR)),
         }
     )
     env.update(extra)

@@ -20,8 +20,20 @@ ENGINES: dict[str, dict[str, Any]] = {
         "deepspeed": {"zero_optimization": {"stage": 1}},
         "checkpoint": [{"type": "deepspeed", "save_every_n_steps": 2, "auto_resume": True}],
     },
+    "deepspeed-zero3-offload": {
+        "engine": "deepspeed",
+        "deepspeed": {
+            "zero_optimization": {
+                "stage": 3,
+                "offload_optimizer": {"device": "cpu"},
+                "offload_param": {"device": "cpu"},
+            }
+        },
+        "checkpoint": [{"type": "deepspeed", "save_every_n_steps": 2, "auto_resume": True}],
+    },
 }
-"""Per engine: checkpoints every 2 optimizer steps, resumed automatically from the newest complete one."""
+"""Per engine: checkpoints every 2 optimizer steps, resumed automatically from the newest complete one. The
+ZeRO-3 case offloads the optimizer state (DeepSpeedCPUAdam) and the parameters to the CPU."""
 
 STEPS = 8
 
