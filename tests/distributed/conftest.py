@@ -13,6 +13,7 @@ import pytest
 from tests.distributed.launch import (
     REPO,
     Result,
+    ensure_deepspeed_ops,
     finish,
     launched,
     run,
@@ -33,6 +34,12 @@ class Reference:
         self.root = root
         self.probe = root / "probe"
         self.result = result
+
+
+@pytest.fixture(scope="session")
+def deepspeed_ops() -> None:
+    """DeepSpeed's C++ ops compiled for this environment before any DeepSpeed run is launched."""
+    ensure_deepspeed_ops()
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +71,7 @@ class DeepSpeedRuns:
 
 
 @pytest.fixture(scope="session")
-def deepspeed_single_process(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def deepspeed_single_process(tmp_path_factory: pytest.TempPathFactory, deepspeed_ops: None) -> Any:
     """Start the single-process DeepSpeed runs in the background (other runs may start beside them); the
     tests call ``.results()``."""
     root = tmp_path_factory.mktemp("ds-single")

@@ -30,6 +30,13 @@ TORCH_EXTENSIONS_DIR = Path(sys.prefix) / "torch_extensions"
 environment they were built for. torch's default (~/.cache/torch_extensions) is shared by every environment
 of the user, so two checkouts with their own environments rebuild each other's ops (1-2 min each)."""
 
+DEEPSPEED_OPS = {"deepspeed_shm_comm": "ShareMemCommBuilder", "cpu_adam": "CPUAdamBuilder"}
+"""DeepSpeed's C++ ops the runs load: its shared-memory collectives (every DeepSpeed run on CPU) and
+DeepSpeedCPUAdam (optimizer offload); each is compiled once per environment."""
+
+OPS_BUILD_TIMEOUT_S = 900
+"""Compiling both ops on a fresh, busy 2-core machine takes 2-5 minutes."""
+
 COLLECTIVE_TIMEOUT_S = 120
 """`ARCTIC_LIKE_DIST_TIMEOUT_S` for launched runs: a collective waiting on a dead rank gives up after this
 (generous: on a fresh machine one rank may first spend ~30 s compiling DeepSpeed's shared-memory op)."""
@@ -84,6 +91,23 @@ def tiny_recipe(output_dir: Path, **overrides: Any) -> dict[str, Any]:
     for key, value in overrides.items():
         recipe[key] = value
     return recipe
+
+
+def ensure_deepspeed_ops() -> None:
+    """Compile DeepSpeed's ops into ``TORCH_EXTENSIONS_DIR`` unless they are there already, so that no
+    launched run spends its time limit compiling them."""
+    root = Path(os.environ.get("TORCH_EXTENSIONS_DIR", str(TORCH_EXTENSIONS_DIR)))
+    missing = [b for name, b in DEEPSPEED_OPS.items() if not list(root.glob(f"{name}/{name}*.so"))]
+    if not missing:
+        return
+    script = (
+        "from deepspeed.accelerator import get_accelerator\n"
+        f"for name in {missing!r}:\n"
+        "    get_accelerator().create_op_builder(name).load()\n"
+    )
+    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(root)}
+    result = run([sys.executable, "-c", script], env, REPO, timeout=OPS_BUILD_TIMEOUT_S)
+    assert result.returncode == 0, f"building DeepSpeed's ops {missing} failed:\n{result.output[-4000:]}"
 
 
 def write_recipe(path: Path, recipe: dict[str, Any]) -> Path:

@@ -45,7 +45,7 @@ def _launch(root: Path, zero: dict[str, Any], launcher: Callable[[Path], list[st
 
 @pytest.fixture(scope="module")
 def deepspeed_runs(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, deepspeed_ops: None
 ) -> dict[str, Path]:
     """Three 2-process runs at the same time (beside the single-process references when those are not
     there yet): ZeRO 2 under torchrun (a JSONL logger, checkpoints with HF export), ZeRO 1 with optimizer

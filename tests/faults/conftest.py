@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
+from tests.distributed.conftest import deepspeed_ops
 from tests.distributed.launch import run, run_env, single_command, tiny_recipe, write_recipe
+
+__all__ = ["deepspeed_ops"]  # a fixture, shared with tests/distributed
 
 ENGINES: dict[str, dict[str, Any]] = {
     "torch": {
@@ -58,7 +61,7 @@ def fault_recipe(root: Path, engine: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, deepspeed_ops: None) -> Callable[[str], Path]:
     """``uninterrupted(engine)``: the probe directory of a finished uninterrupted run (cached per engine)."""
     done: dict[str, Path] = {}
 
