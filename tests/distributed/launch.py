@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 PROBE_FILE = Path(__file__).with_name("probe_trainer.py")
+FAKE_SLURM = Path(__file__).with_name("fake_slurm")
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -178,6 +179,26 @@ def deepspeed_command(recipe: Path, nproc: int = 2) -> list[str]:
         "train",
         str(recipe),
     ]
+
+
+def slurm_command(recipe: Path) -> list[str]:
+    """examples/slurm/train.sbatch as a batch job runs it (``slurm_env`` provides the job and fake Slurm)."""
+    return ["bash", str(REPO / "examples" / "slurm" / "train.sbatch"), str(recipe)]
+
+
+def slurm_env(env: dict[str, str], nodes: int = 2) -> dict[str, str]:
+    """``env`` plus a Slurm job of ``nodes`` one-process nodes on this machine: the job variables, a free
+    rendezvous port, and tests/distributed/fake_slurm's ``srun``/``scontrol`` with this environment's
+    ``torchrun`` on ``PATH``."""
+    return {
+        **env,
+        "PATH": f"{FAKE_SLURM}:{BIN}:{env.get('PATH', '')}",
+        "SLURM_NNODES": str(nodes),
+        "SLURM_JOB_NODELIST": f"node[0-{nodes - 1}]",
+        "SLURM_JOB_ID": "4242",
+        "NPROC_PER_NODE": "1",
+        "MASTER_PORT": str(free_port()),
+    }
 
 
 @dataclass
