@@ -145,16 +145,12 @@ def single_command(recipe: Path) -> list[str]:
 
 
 def torchrun_command(recipe: Path, nproc: int = 2) -> list[str]:
+    """torchrun as docs/scaling.md shows it (``--standalone``: a rendezvous on a free local port)."""
     return [
         str(BIN / "torchrun"),
-        "--nnodes",
-        "1",
+        "--standalone",
         "--nproc-per-node",
         str(nproc),
-        "--master-addr",
-        "127.0.0.1",
-        "--master-port",
-        str(free_port()),
         "--monitor-interval",
         "0.2",
         "-m",

@@ -93,7 +93,7 @@ def test_the_factory_asks_the_trainer_for_engine_device_and_offload():
 def _recipe(optimizer, **extra):
     return {
         "tokenizer": {"type": "char"},
-        "data": {"sources": ["addition"]},
+        "data": {"sources": [{"type": "addition", "num_samples": 40, "eval_samples": 0}]},
         "model": {"type": "huggingface", "config": TINY_MODEL},
         "optimizer": optimizer,
         **extra,
@@ -133,3 +133,18 @@ def test_zero3_partitioned_parameters_are_grouped_by_their_full_shape():
     decay, no_decay = weight_decay_groups(model, 0.1)
     assert [p.ds_shape for p in decay["params"]] == [torch.Size([4, 4])]
     assert len(no_decay["params"]) == 3  # the bias and the norm's weight and bias
+
+
+def test_the_cli_reports_an_impossible_choice_as_a_recipe_error(tmp_path, capsys):
+    import yaml
+
+    from arctic_like.cli import main
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        yaml.safe_dump({**_recipe("adamw"), "device": "cpu", "output_dir": str(tmp_path / "out")})
+    )
+    assert main(["train", str(recipe), "--set", "optimizer.implementation=fused_adam"]) == 2
+    err = capsys.readouterr().err
+    assert "arctic-like: error: " in err and "fused_adam is DeepSpeed's CUDA kernel" in err
+    assert "Traceback" not in err
