@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import deepspeed
 import torch
 
 from arctic_like import build_trainer, load_recipe
@@ -39,7 +40,17 @@ def _saw_optimizer(factory: Any, optimizer: torch.optim.Optimizer) -> torch.opti
 
 def _saw_model(factory: Any, model: torch.nn.Module) -> torch.nn.Module:
     SEEN["built_partitioned"] = all(hasattr(p, "ds_id") for p in model.parameters())
+    SEEN["built"] = gathered_hash(model)
     return model
+
+
+def gathered_hash(model: torch.nn.Module) -> str:
+    """``parameter_hash`` of the whole parameters, gathered first when ZeRO-3 partitioned them."""
+    partitioned = [p for p in model.parameters() if hasattr(p, "ds_id")]
+    if not partitioned:
+        return parameter_hash(model)
+    with deepspeed.zero.GatheredParameters(partitioned):
+        return parameter_hash(model)
 
 
 class RecordingOptimizerFactory(AdamWOptimizerFactory):
@@ -97,13 +108,10 @@ def main() -> None:
     results["zero2-offload-bf16"] = seen
     model = {**recipe(out)["model"], "gradient_checkpointing": True}
     trainer, seen = train(recipe(out / "checkpointing", model=model, deepspeed=zero2))
-    import deepspeed
-
     layers = [m for m in trainer.model.modules() if getattr(m, "gradient_checkpointing", False)]
     seen["checkpointed_layers"] = len(layers)
-    seen["deepspeed_checkpoint"] = all(
-        m._gradient_checkpointing_func is deepspeed.checkpointing.checkpoint for m in layers
-    )
+    checkpoint = deepspeed.checkpointing.checkpoint
+    seen["deepspeed_checkpoint"] = all(m._gradient_checkpointing_func is checkpoint for m in layers)
     seen["config_section"] = trainer.engine.ds_config["activation_checkpointing"]
     results["zero2-offload-checkpointing"] = seen
     del trainer
@@ -115,11 +123,17 @@ def main() -> None:
         {"type": "deepspeed", "save_every_n_steps": 6, "export_hf": True},
     ]
     trainer, seen = train(recipe(out / "zero3", deepspeed=zero3, checkpoint=checkpoints))
-    with deepspeed.zero.GatheredParameters(list(trainer.model.parameters())):
-        seen["trained"] = parameter_hash(trainer.model)
+    seen["trained"] = gathered_hash(trainer.model)
     seen["param_devices"] = sorted({str(p.ds_tensor.device) for p in trainer.model.parameters()})
     seen["offload_optimizer"] = bool(trainer.engine.optimizer.offload_optimizer)
     results["zero3-offload"] = seen
+    del trainer
+    gc.collect()
+
+    # Fine-tuning the export under ZeRO-3: from_pretrained loads it into the partitioned model.
+    exported = {**recipe(out)["model"], "name_or_path": str(out / "zero3" / "huggingface" / "checkpoint-6")}
+    del exported["config"]
+    _, results["zero3-offload-from-export"] = train(recipe(out / "finetune", model=exported, deepspeed=zero3))
     (out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
 
 

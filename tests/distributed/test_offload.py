@@ -63,6 +63,14 @@ def test_zero3_offload_exports_the_trained_weights(deepspeed_single_process, run
     assert parameter_hash(model) == runs["zero3-offload"]["trained"]
 
 
+def test_zero3_fine_tunes_its_export_loaded_into_the_partitioned_model(runs) -> None:
+    """`model.name_or_path` under ZeRO-3: transformers loads the weights into the zero.Init partitions."""
+    seen = runs["zero3-offload-from-export"]
+    assert seen["built_partitioned"] is True
+    assert seen["built"] == runs["zero3-offload"]["trained"]
+    assert seen["losses"][0] < runs["zero3-offload"]["losses"][0]  # it starts from the trained weights
+
+
 def test_bf16_from_precision_keeps_fp32_master_weights(runs) -> None:
     seen = runs["zero2-offload-bf16"]
     assert seen["module_dtype"] == "torch.bfloat16" and seen["master_dtype"] == "torch.float32"
