@@ -11,12 +11,16 @@ DeepSpeed's CPU Adam steps next to torch's AdamW.
    and fixed random gradients: DeepSpeedCPUAdam against ``torch.optim.AdamW`` as arctic_like builds it
    (torch's default, a per-tensor loop on CPU) and torch's ``foreach`` and ``fused`` variants. Interleaved
    rounds, the best round per optimizer, at ``--threads`` OpenMP threads (set before torch loads).
+3. ``build``: the first build of the DeepSpeed C++ ops these runs need (``cpu_adam`` and the shared-memory
+   collectives), each compiled into an empty temporary ``TORCH_EXTENSIONS_DIR`` in a fresh process: what
+   the first DeepSpeed run on a new machine waits for (later runs load the cached build).
 
 The ratios compare cases measured side by side in the same invocation; read those rather than the absolute
 figures on a shared machine. Usage::
 
-    python benchmarks/offload.py [--steps 60] [--repeats 3] [--params 10M] [--threads 1] [--only zero|adam]
-    python benchmarks/offload.py --quick      # the smallest case (the smoke test runs this)
+    python benchmarks/offload.py [--steps 60] [--repeats 3] [--params 10M] [--threads 1]
+                                 [--only zero|adam|build]
+    python benchmarks/offload.py --quick     # the smallest case, no builds (the smoke test runs this)
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ ZERO_CASES = {
     "ZeRO-2 + offload_optimizer": {"stage": 2, "offload_optimizer": {"device": "cpu"}},
 }
 ADAM_CASES = ("torch AdamW (default)", "torch AdamW foreach", "torch AdamW fused", "DeepSpeedCPUAdam")
+OPS = {"cpu_adam": "CPUAdamBuilder", "deepspeed_shm_comm": "ShareMemCommBuilder"}
 
 
 def parse_count(text: str) -> int:
@@ -149,8 +154,20 @@ def child_adam(params: int, rounds: int, inner: int) -> dict[str, float]:
     return best
 
 
-def run_child(args: list[str], threads: int) -> Any:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+def child_build(builder: str) -> dict[str, float]:
+    """Seconds to compile (and load) one DeepSpeed op in this process (DeepSpeed imported beforehand)."""
+    import time
+
+    from deepspeed.accelerator import get_accelerator
+
+    op = get_accelerator().create_op_builder(builder)
+    start = time.perf_counter()
+    op.load()
+    return {"seconds": time.perf_counter() - start}
+
+
+def run_child(args: list[str], threads: int, **extra_env: str) -> Any:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), **extra_env}
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     command = [sys.executable, str(Path(__file__).resolve()), *args]
     result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, check=False)
@@ -198,6 +215,24 @@ def adam_table(params: int, repeats: int, inner: int, threads: int) -> list[str]
     return lines
 
 
+def tool_version(command: str) -> str:
+    result = subprocess.run([command, "--version"], capture_output=True, text=True, check=False)
+    return result.stdout.splitlines()[0].strip() if result.returncode == 0 and result.stdout else "unknown"
+
+
+def build_table(threads: int) -> list[str]:
+    lines = [
+        f"first build of DeepSpeed's ops into an empty TORCH_EXTENSIONS_DIR ({tool_version('c++')}; "
+        f"ninja {tool_version('ninja')})",
+        f"{'op':<30}{'seconds':>9}",
+    ]
+    for name, builder in OPS.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            got = run_child(["--child", "build", "--case", builder], threads, TORCH_EXTENSIONS_DIR=tmp)
+        lines.append(f"{name:<30}{got['seconds']:>9.1f}")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
@@ -206,9 +241,11 @@ def main() -> None:
     parser.add_argument("--params", type=parse_count, default=10_000_000)
     parser.add_argument("--inner", type=int, default=5, help="optimizer steps per timed round")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--only", choices=["zero", "adam"])
-    parser.add_argument("--quick", action="store_true", help="the smallest case: a few steps, 100k params")
-    parser.add_argument("--child", choices=["zero", "adam"], help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=["zero", "adam", "build"])
+    parser.add_argument(
+        "--quick", action="store_true", help="the smallest case: a few steps, 100k params, no builds"
+    )
+    parser.add_argument("--child", choices=["zero", "adam", "build"], help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -218,6 +255,9 @@ def main() -> None:
     if args.child == "adam":
         print(json.dumps(child_adam(args.params, args.repeats, args.inner)))
         return
+    if args.child == "build":
+        print(json.dumps(child_build(args.case)))
+        return
     if args.quick:
         args.steps, args.warmup, args.repeats, args.params, args.inner = 4, 2, 1, 100_000, 1
     blocks = []
@@ -225,6 +265,8 @@ def main() -> None:
         blocks.append(zero_table(args.steps, args.warmup, args.repeats, args.threads))
     if args.only in (None, "adam"):
         blocks.append(adam_table(args.params, args.repeats, args.inner, args.threads))
+    if args.only == "build" or (args.only is None and not args.quick):
+        blocks.append(build_table(args.threads))
     print("\n\n".join("\n".join(block) for block in blocks))
 
 

@@ -18,10 +18,10 @@ import torch
 
 from arctic_like.engine.base import Engine, free_port, launched_world_size, logger
 from arctic_like.engine.deepspeed_config import build_deepspeed_config, param_offload_device, zero_stage
+from arctic_like.engine.torch_engine import distributed_timeout
+from arctic_like.optimizer.adam import ninja_on_path, optimizer_offload_device
 
 __all__ = ["DeepSpeedEngine", "build_deepspeed_config"]
-from arctic_like.engine.torch_engine import distributed_timeout
-from arctic_like.optimizer.adam import optimizer_offload_device
 
 
 def _single_process_env() -> None:
@@ -92,6 +92,7 @@ class DeepSpeedEngine(Engine):
         import deepspeed
 
         _single_process_env()
+        ninja_on_path()  # DeepSpeed compiles its shared-memory collectives op on first use
         if not torch.distributed.is_initialized():
             deepspeed.init_distributed(timeout=distributed_timeout())
 

@@ -13,6 +13,8 @@ about a second. The first build is logged with its duration.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +28,7 @@ __all__ = [
     "choose_adam",
     "cpu_adam_build_dir",
     "load_cpu_adam_op",
+    "ninja_on_path",
     "optimizer_offload_device",
 ]
 
@@ -85,6 +88,19 @@ def cpu_adam_build_dir() -> Path:
     return Path(_get_build_directory("cpu_adam", verbose=False))
 
 
+def ninja_on_path() -> None:
+    """torch compiles C++ ops with the ``ninja`` it finds on ``PATH``; the one ``pip install
+    'arctic-like[deepspeed]'`` brings sits in the environment's ``bin/``, which is not on ``PATH`` when the
+    environment is not activated (``.venv/bin/arctic-like ...``): put it there."""
+    if shutil.which("ninja"):
+        return
+    try:
+        import ninja
+    except ImportError:
+        return
+    os.environ["PATH"] = f"{ninja.BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
 def load_cpu_adam_op() -> Any:
     """Load DeepSpeed's ``cpu_adam`` op, compiling it first if this machine has no cached build (logged with
     the time it took). Loaded once per process; ``DeepSpeedCPUAdam`` reuses it."""
@@ -94,6 +110,7 @@ def load_cpu_adam_op() -> Any:
         raise ValueError(
             f"optimizer.implementation cpu_adam needs DeepSpeed, which is not installed. {_INSTALL}"
         ) from None
+    ninja_on_path()
     build_dir = cpu_adam_build_dir()
     cached = any(build_dir.glob("cpu_adam*.so"))
     if not cached:

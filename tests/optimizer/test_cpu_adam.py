@@ -100,3 +100,17 @@ def test_first_build_is_logged_with_its_time_and_later_loads_are_quiet(tmp_path,
 def test_build_dir_is_torchs_extension_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
     assert adam.cpu_adam_build_dir() == tmp_path / "cpu_adam"
+
+
+def test_pip_ninja_is_put_on_path_when_the_environment_is_not_activated(tmp_path, monkeypatch):
+    import shutil
+
+    import ninja
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert shutil.which("ninja") is None
+    adam.ninja_on_path()
+    assert os.environ["PATH"].split(os.pathsep)[0] == ninja.BIN_DIR
+    assert shutil.which("ninja") is not None
+    adam.ninja_on_path()  # found now: PATH unchanged
+    assert os.environ["PATH"].count(ninja.BIN_DIR) == 1
