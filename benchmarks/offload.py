@@ -59,13 +59,13 @@ def parse_count(text: str) -> int:
     return int(float(text[:-1] if scale > 1 else text) * scale)
 
 
-def recipe(zero: dict[str, Any], steps: int, workdir: Path) -> dict[str, Any]:
+def recipe(zero: dict[str, Any], steps: int, workdir: Path, samples: int = 4000) -> dict[str, Any]:
     return {
         "type": "causal",
         "seed": 0,
         "tokenizer": {"type": "char"},
         "data": {
-            "sources": [{"type": "addition", "num_samples": 4000, "eval_samples": 0}],
+            "sources": [{"type": "addition", "num_samples": samples, "eval_samples": 0}],
             "max_length": 32,
             "cache_dir": str(workdir / "cache"),
         },
@@ -91,14 +91,14 @@ def rss_kib() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-def child_zero(case: str, steps: int, warmup: int, workdir: Path) -> dict[str, Any]:
+def child_zero(case: str, steps: int, warmup: int, workdir: Path, samples: int) -> dict[str, Any]:
     """One training run in this (fresh) process: steps/s after ``warmup`` steps, peak and added memory."""
     import resource
     import time
 
     from arctic_like.config import build_trainer, load_recipe
 
-    trainer = build_trainer(load_recipe(recipe(ZERO_CASES[case], steps, workdir)))
+    trainer = build_trainer(load_recipe(recipe(ZERO_CASES[case], steps, workdir, samples)))
     marks: dict[str, float] = {}
 
     def mark(self: Any) -> None:
@@ -176,14 +176,15 @@ def run_child(args: list[str], threads: int, **extra_env: str) -> Any:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def zero_table(steps: int, warmup: int, repeats: int, threads: int) -> list[str]:
+def zero_table(steps: int, warmup: int, repeats: int, threads: int, samples: int) -> list[str]:
     best: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(repeats):
             for case in ZERO_CASES:
                 workdir = Path(tmp) / case.replace(" ", "_")
                 args = ["--child", "zero", "--case", case, "--steps", str(steps), "--warmup", str(warmup)]
-                got = run_child([*args, "--workdir", str(workdir)], threads)
+                args += ["--samples", str(samples), "--workdir", str(workdir)]
+                got = run_child(args, threads)
                 if case not in best or got["steps_per_s"] > best[case]["steps_per_s"]:
                     best[case] = got
     base = best["ZeRO-2"]
@@ -237,6 +238,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--samples", type=int, default=4000, help="addition problems to train on")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--params", type=parse_count, default=10_000_000)
     parser.add_argument("--inner", type=int, default=5, help="optimizer steps per timed round")
@@ -250,7 +252,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child == "zero":
-        print(json.dumps(child_zero(args.case, args.steps, args.warmup, args.workdir)))
+        print(json.dumps(child_zero(args.case, args.steps, args.warmup, args.workdir, args.samples)))
         return
     if args.child == "adam":
         print(json.dumps(child_adam(args.params, args.repeats, args.inner)))
@@ -259,10 +261,11 @@ def main() -> None:
         print(json.dumps(child_build(args.case)))
         return
     if args.quick:
-        args.steps, args.warmup, args.repeats, args.params, args.inner = 4, 2, 1, 100_000, 1
+        args.steps, args.warmup, args.repeats, args.samples = 4, 2, 1, 300
+        args.params, args.inner = 100_000, 1
     blocks = []
     if args.only in (None, "zero"):
-        blocks.append(zero_table(args.steps, args.warmup, args.repeats, args.threads))
+        blocks.append(zero_table(args.steps, args.warmup, args.repeats, args.threads, args.samples))
     if args.only in (None, "adam"):
         blocks.append(adam_table(args.params, args.repeats, args.inner, args.threads))
     if args.only == "build" or (args.only is None and not args.quick):

@@ -12,6 +12,7 @@ about a second. The first build is logged with its duration.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -101,6 +102,26 @@ def ninja_on_path() -> None:
     os.environ["PATH"] = f"{ninja.BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+def _remember_cpu_info() -> None:
+    """Answer ``cpuinfo.get_cpu_info()`` from memory after its first call in this process.
+
+    DeepSpeed asks it three times while creating a ``DeepSpeedCPUAdam`` (the op's compiler flags, twice, and
+    the CPU vendor), and each call starts a Python subprocess: 1 s each on this machine. What the CPU is does
+    not change while the process runs; callers get a copy, as from the original.
+    """
+    import cpuinfo
+
+    if getattr(cpuinfo.get_cpu_info, "__wrapped__", None) is not None:
+        return
+    ask = functools.cache(cpuinfo.get_cpu_info)
+
+    @functools.wraps(cpuinfo.get_cpu_info)
+    def remembered() -> dict[str, Any]:
+        return dict(ask())
+
+    cpuinfo.get_cpu_info = remembered
+
+
 def load_cpu_adam_op() -> Any:
     """Load DeepSpeed's ``cpu_adam`` op, compiling it first if this machine has no cached build (logged with
     the time it took). Loaded once per process; ``DeepSpeedCPUAdam`` reuses it."""
@@ -111,6 +132,7 @@ def load_cpu_adam_op() -> Any:
             f"optimizer.implementation cpu_adam needs DeepSpeed, which is not installed. {_INSTALL}"
         ) from None
     ninja_on_path()
+    _remember_cpu_info()
     build_dir = cpu_adam_build_dir()
     cached = any(build_dir.glob("cpu_adam*.so"))
     if not cached:

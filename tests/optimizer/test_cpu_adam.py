@@ -114,3 +114,20 @@ def test_pip_ninja_is_put_on_path_when_the_environment_is_not_activated(tmp_path
     assert shutil.which("ninja") is not None
     adam.ninja_on_path()  # found now: PATH unchanged
     assert os.environ["PATH"].count(ninja.BIN_DIR) == 1
+
+
+def test_cpu_info_is_asked_once_per_process(tmp_path, monkeypatch):
+    """DeepSpeed asks cpuinfo three times per DeepSpeedCPUAdam, a Python subprocess each; after the op is
+    loaded the answer comes from memory (a copy each time)."""
+    import cpuinfo
+    import deepspeed.ops.op_builder
+
+    calls = []
+    monkeypatch.setattr(cpuinfo, "get_cpu_info", lambda: calls.append(1) or {"vendor_id_raw": "x"})
+    monkeypatch.setattr(adam, "cpu_adam_build_dir", lambda: tmp_path)
+    monkeypatch.setattr(deepspeed.ops.op_builder, "CPUAdamBuilder", FakeBuilder(tmp_path))
+    load_cpu_adam_op()
+    load_cpu_adam_op()
+    first, second = cpuinfo.get_cpu_info(), cpuinfo.get_cpu_info()
+    assert first == second == {"vendor_id_raw": "x"} and first is not second
+    assert len(calls) == 1
