@@ -160,6 +160,9 @@ def child_build(builder: str) -> dict[str, float]:
 
     from deepspeed.accelerator import get_accelerator
 
+    from arctic_like.optimizer.adam import ninja_on_path
+
+    ninja_on_path()  # the ninja every arctic_like run builds with
     op = get_accelerator().create_op_builder(builder)
     start = time.perf_counter()
     op.load()
@@ -221,10 +224,17 @@ def tool_version(command: str) -> str:
     return result.stdout.splitlines()[0].strip() if result.returncode == 0 and result.stdout else "unknown"
 
 
+def ninja_version() -> str:
+    """The version of the ninja arctic_like builds with (see ``ninja_on_path``)."""
+    import ninja
+
+    return tool_version(str(Path(ninja.BIN_DIR) / "ninja"))
+
+
 def build_table(threads: int) -> list[str]:
     lines = [
         f"first build of DeepSpeed's ops into an empty TORCH_EXTENSIONS_DIR ({tool_version('c++')}; "
-        f"ninja {tool_version('ninja')})",
+        f"ninja {ninja_version()})",
         f"{'op':<30}{'seconds':>9}",
     ]
     for name, builder in OPS.items():

@@ -90,16 +90,22 @@ def cpu_adam_build_dir() -> Path:
 
 
 def ninja_on_path() -> None:
-    """torch compiles C++ ops with the ``ninja`` it finds on ``PATH``; the one ``pip install
-    'arctic-like[deepspeed]'`` brings sits in the environment's ``bin/``, which is not on ``PATH`` when the
-    environment is not activated (``.venv/bin/arctic-like ...``): put it there."""
-    if shutil.which("ninja"):
-        return
+    """Put the ``ninja`` that ``pip install 'arctic-like[deepspeed]'`` brings first on ``PATH``.
+
+    torch builds C++ ops with the first ``ninja`` on ``PATH``, and ninja versions record their builds
+    differently: a run that finds another ninja than the run before (the system's one when the environment is
+    not activated, the environment's own when it is) rebuilds every op, minutes each. With this, every run
+    uses the same one, and a machine without a system ninja still builds.
+    """
     try:
         import ninja
     except ImportError:
         return
-    os.environ["PATH"] = f"{ninja.BIN_DIR}{os.pathsep}{os.environ.get('PATH', '')}"
+    bin_dir = Path(ninja.BIN_DIR)
+    found = shutil.which("ninja")
+    if not (bin_dir / "ninja").is_file() or (found is not None and Path(found).parent == bin_dir):
+        return
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def _remember_cpu_info() -> None:

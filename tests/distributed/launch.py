@@ -102,7 +102,9 @@ def ensure_deepspeed_ops() -> None:
     if not missing:
         return
     script = (
+        "from arctic_like.optimizer.adam import ninja_on_path\n"
         "from deepspeed.accelerator import get_accelerator\n"
+        "ninja_on_path()\n"
         f"for name in {missing!r}:\n"
         "    get_accelerator().create_op_builder(name).load()\n"
     )

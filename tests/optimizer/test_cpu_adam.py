@@ -102,18 +102,22 @@ def test_build_dir_is_torchs_extension_cache(monkeypatch, tmp_path):
     assert adam.cpu_adam_build_dir() == tmp_path / "cpu_adam"
 
 
-def test_pip_ninja_is_put_on_path_when_the_environment_is_not_activated(tmp_path, monkeypatch):
+def test_the_ninja_arctic_like_installs_comes_first_on_path(tmp_path, monkeypatch):
+    """Another ninja on PATH (the system's) would record builds differently and make runs rebuild each
+    other's ops; without any, nothing would build."""
     import shutil
 
     import ninja
 
+    other = tmp_path / "ninja"
+    other.write_text("#!/bin/sh\necho 1.0.0\n")
+    other.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert shutil.which("ninja") is None
+    assert shutil.which("ninja") == str(other)
     adam.ninja_on_path()
-    assert os.environ["PATH"].split(os.pathsep)[0] == ninja.BIN_DIR
-    assert shutil.which("ninja") is not None
-    adam.ninja_on_path()  # found now: PATH unchanged
-    assert os.environ["PATH"].count(ninja.BIN_DIR) == 1
+    assert os.environ["PATH"].split(os.pathsep) == [ninja.BIN_DIR, str(tmp_path)]
+    adam.ninja_on_path()  # already first: PATH unchanged
+    assert os.environ["PATH"].split(os.pathsep) == [ninja.BIN_DIR, str(tmp_path)]
 
 
 def test_cpu_info_is_asked_once_per_process(tmp_path, monkeypatch):
