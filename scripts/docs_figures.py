@@ -5,7 +5,7 @@
     python scripts/docs_figures.py --run demo dispatch # rerun some (see RUNNERS)
     python scripts/docs_figures.py --write             # rewrite the docs from the recordings
 
-``make docs-figures`` is ``--run all`` (about 20 minutes on an idle 2-core machine: run it there). Each
+``make docs-figures`` is ``--run all`` (about 25 minutes on an idle 2-core machine: run it there). Each
 recording in ``docs/figures/`` is a command's output as printed, under a header naming the command, the
 date, the machine, its load and the package versions. The docs hold figures only between
 ``<!-- figures:NAME -->`` and ``<!-- /figures -->`` markers; each region is rendered from the recordings by
