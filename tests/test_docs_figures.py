@@ -53,3 +53,11 @@ def test_recordings_say_how_they_were_made_and_parse():
     assert gpu and all(float(r["ratio"]) > 0 and r["engine"] in ("torch", "deepspeed") for r in gpu)
     runs = figures.overhead_runs(figures.Recording.read("overhead"))
     assert len(runs) == figures.OVERHEAD_RUNS and all(set(r) == {"hand", "arctic_like", "hf"} for r in runs)
+
+
+def test_deepspeed_recordings_parse():
+    offload = figures.offload_figures(figures.Recording.read("offload"))
+    assert set(offload["zero"]) == {"ZeRO-2", "ZeRO-2 + offload_optimizer"} and len(offload["adam"]) == 4
+    assert set(offload["build"]) == {"cpu_adam", "deepspeed_shm_comm"}
+    memory = figures.zero_memory_rows(figures.Recording.read("zero-memory"))
+    assert set(memory) == {"1", "4"} and all(len(rows) == 21 for rows in memory.values())

@@ -40,6 +40,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def parameter_count(model: torch.nn.Module, exclude_embeddings: bool = False) -> int:
+    """Number of parameters of ``model``, counting a ZeRO-3 partitioned parameter at its full size; without
+    the weights of ``nn.Embedding`` modules (and the weights tied to them) if ``exclude_embeddings``."""
+    skip: set[int] = set()
+    if exclude_embeddings:
+        skip = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    return sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters() if id(p) not in skip)
+
+
 def launched_world_size() -> int:
     """The world size a launcher (torchrun, deepspeed) announced through ``WORLD_SIZE``; 1 otherwise."""
     return int(os.environ.get("WORLD_SIZE", "1"))
@@ -62,10 +71,10 @@ class Engine(ABC):
     """Runs one model's forward, backward and optimizer step for a trainer.
 
     Life cycle: ``init_distributed(config)`` (class method, before data loaders are built, so samplers see
-    the world size) → ``Engine(trainer)`` → ``prepare(model, optimizer, scheduler)`` → ``compile()`` →
-    ``prefetch(batches)`` per epoch → per micro-batch ``accumulate(boundary)`` around
-    ``forward``/``backward`` → at the boundary ``clip_grad_norm`` and ``step`` (optimizer, scheduler, zero
-    grad).
+    the world size) → the model factory runs inside ``model_init_context(config)`` →
+    ``Engine(trainer)`` → ``prepare(model, optimizer, scheduler)`` → ``compile()`` → ``prefetch(batches)``
+    per epoch → per micro-batch ``accumulate(boundary)`` around ``forward``/``backward`` → at the boundary
+    ``clip_grad_norm`` and ``step`` (optimizer, scheduler, zero grad).
     """
 
     name: ClassVar[str]
@@ -95,6 +104,11 @@ class Engine(ABC):
     @abstractmethod
     def init_distributed(cls, config: Any) -> None:
         """Join the process group a launcher set up (nothing to do for a single plain process)."""
+
+    @classmethod
+    def model_init_context(cls, config: Any) -> contextlib.AbstractContextManager:
+        """Context the trainer builds the model in (DeepSpeed ZeRO-3 builds it partitioned); a no-op here."""
+        return contextlib.nullcontext()
 
     @property
     def world_size(self) -> int:
@@ -195,7 +209,7 @@ class Engine(ABC):
         when the cores are shared (measured: 10x slower with 2 threads on a busy 2-core machine). Setting
         ``OMP_NUM_THREADS`` (or ``torch.set_num_threads`` before training) keeps the user's choice.
         """
-        small = sum(p.numel() for p in self.unwrap().parameters()) < SMALL_MODEL_PARAMETERS
+        small = parameter_count(self.unwrap()) < SMALL_MODEL_PARAMETERS
         if self.device.type != "cpu" or not small or "OMP_NUM_THREADS" in os.environ:
             yield
             return

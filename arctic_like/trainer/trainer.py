@@ -33,7 +33,7 @@ from arctic_like.checkpoint.state import rng_state, set_rng_state
 from arctic_like.config import RecipeError, TrainerConfig
 from arctic_like.config.trainer import resolve_factory
 from arctic_like.data import CausalDataFactory, DataFactory
-from arctic_like.engine import Engine, engine_class, resolve_device
+from arctic_like.engine import Engine, engine_class, parameter_count, resolve_device
 from arctic_like.integrations.hf import HFCallbackSupport
 from arctic_like.model import HFModelFactory, ModelFactory
 from arctic_like.optimizer import AdamWOptimizerFactory, OptimizerFactory
@@ -188,7 +188,8 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.tokenizer = self.tokenizer_factory()
         self.train_dataloader, self.eval_dataloader = self.data_factory()
         self.model_factory = self._factory("model", config.model)
-        self.model = self._build_model()
+        with engine_cls.model_init_context(config):
+            self.model = self._build_model()
         self.model.to(self.device)
         self._compute_horizon()
         self.optimizer_factory = self._factory("optimizer", config.optimizer)
@@ -912,10 +913,12 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
 
 
 def _non_embedding_parameters(model: torch.nn.Module) -> int:
-    """Parameters counted in ``total_flos`` (6 per parameter and token), as HF's ``floating_point_ops``."""
-    if hasattr(model, "num_parameters"):
+    """Parameters counted in ``total_flos`` (6 per parameter and token), as HF's ``floating_point_ops``
+    (which would count ZeRO-3's empty local tensors: those are counted at their full size)."""
+    partitioned = any(hasattr(p, "ds_numel") for p in model.parameters())
+    if hasattr(model, "num_parameters") and not partitioned:
         return int(model.num_parameters(exclude_embeddings=True))
-    return sum(p.numel() for p in model.parameters())
+    return parameter_count(model, exclude_embeddings=partitioned)
 
 
 def _format_logs(logs: dict[str, Any]) -> str:
