@@ -39,6 +39,6 @@ bench: $(STAMP)
 	$(PY) benchmarks/dispatch.py
 
 # Rerun the demo and the benchmarks, record their output in docs/figures/ and rewrite the figures the docs
-# quote (about 15 minutes on an idle 2-core machine; run it on an idle one).
+# quote (about 25 minutes on an idle 2-core machine, 4 of them compiling DeepSpeed's ops; run it on an idle one).
 docs-figures: $(STAMP)
 	$(PY) scripts/docs_figures.py --run all

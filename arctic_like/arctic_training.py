@@ -66,6 +66,7 @@ from arctic_like.tokenizer import HFTokenizerFactory, TokenizerFactory
 from arctic_like.trainer import CausalTrainer as _CausalTrainer
 from arctic_like.trainer import SFTTrainer as _SFTTrainer
 from arctic_like.trainer import Trainer as _Trainer
+from arctic_like.trainer.readback import DeviceMetrics, Reading
 
 __all__ = [
     "CallbackMixin",
@@ -197,23 +198,25 @@ class EngineModel:
 
 
 class _Metrics:
-    """ArcticTraining's ``trainer.metrics``: ``record(name, value)`` adds a value (the mean of a list) to the
-    next log record. The loss and the timings are logged by the trainer itself."""
+    """ArcticTraining's ``trainer.metrics`` over ours: ``record(name, value)`` adds a value (a list: its mean)
+    to the next log record, as ``add`` does (the mean over the micro-batches since the previous log, and over
+    processes; recorded during evaluation, logged as ``eval_<name>``). The loss is logged by the trainer
+    itself, so ``record("loss", ...)`` is ignored. Our ``add`` and the rest of ``DeviceMetrics`` work too."""
 
-    def __init__(self) -> None:
-        self.values: dict[str, float] = {}
+    def __init__(self, metrics: DeviceMetrics) -> None:
+        self._metrics = metrics
 
     def record(self, name: str, value: Any) -> None:
+        if name == "loss":
+            return
         if isinstance(value, list | tuple):
             value = sum(value) / len(value) if value else math.nan
         if isinstance(value, torch.Tensor):
-            value = value.detach().float().mean().item()
-        if name != "loss":
-            self.values[name] = float(value)
+            value = value.detach().float().mean()
+        self._metrics.add(name, value)
 
-    def drain(self) -> dict[str, float]:
-        values, self.values = self.values, {}
-        return values
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._metrics, name)
 
 
 @run_first
@@ -235,43 +238,46 @@ class _ATTrainer(_Trainer):
                 "process the data only."
             )
         self._at_loss: torch.Tensor | None = None
-        self._at_loss_checked = False
+        self._at_reading: Reading | None = None
         self._at_batch: dict[str, torch.Tensor] | None = None
-        self.metrics = _Metrics()
         super().__init__(config)
         self.model = EngineModel(self)  # type: ignore[assignment]
 
+    @property
+    def metrics(self) -> _Metrics:  # type: ignore[override]
+        """ArcticTraining's ``self.metrics.record(name, value)`` (and our ``add``)."""
+        return _Metrics(super().metrics)
+
     # ---- the engine interface of self.model
     def _at_engine_backward(self, loss: torch.Tensor) -> None:
-        self._check_finite(loss)
-        self._at_loss, self._at_loss_checked = loss, True
+        self._at_reading = self._track_loss(loss)
+        self._at_loss = loss
         self.engine.backward(loss)
 
     def backward(self, loss: torch.Tensor) -> None:
-        self._at_loss, self._at_loss_checked = loss, False
+        self._at_loss, self._at_reading = loss, None
         super().backward(loss)
 
     def _at_engine_step(self) -> None:
         """Our ``step``'s bookkeeping around backward, for a ``step`` that calls ``self.model.step()``."""
-        loss, batch = self._at_loss, self._at_batch
+        loss, batch, reading = self._at_loss, self._at_batch, self._at_reading
         if loss is None or batch is None:
             raise RuntimeError(
                 "self.model.step() was called before self.model.backward(loss) (or self.backward(loss)) in "
                 "this step. Fix: compute the loss and call backward first."
             )
-        self._at_loss = None
-        if not self._at_loss_checked:
+        self._at_loss = self._at_reading = None
+        if reading is None:  # backward came through self.backward: the loss is queued (and checked) now
             try:
-                self._check_finite(loss)
+                reading = self._track_loss(loss)
             except Exception:
-                self.engine.zero_grad()  # the non-finite loss has reached the gradients already
-                self._window_backwards = 0
-                self._window_loss.zero_()
+                self.engine.zero_grad()  # a non-finite loss has reached the gradients already
+                self._window = []
                 raise
         self.throughput.count(batch)
         tokens = int(batch["input_ids"].numel())
         self.state.num_input_tokens_seen += tokens * self.world_size
-        self._micro_batch_done(loss, tokens)
+        self._micro_batch_done(reading, tokens)
 
     # ---- ArcticTraining's checkpoint(), metrics and iterators
     def checkpoint(self) -> Path | None:
@@ -282,10 +288,6 @@ class _ATTrainer(_Trainer):
                 return None
             self._engines_to_save = due
         return super().checkpoint()
-
-    def log(self, logs: dict[str, float]) -> dict[str, float]:
-        logs.update(self.metrics.drain())
-        return super().log(logs)
 
     @property
     def epochs(self) -> range:

@@ -486,7 +486,8 @@ def cmd_process_data(args: argparse.Namespace) -> int:
             lines.append(f"{split}: none")
             continue
         dataset = loader.dataset
-        tokens = sum(len(ids) for ids in dataset["input_ids"]) if "input_ids" in dataset.column_names else 0
+        columns = [c for c in dataset.column_names if c.endswith("_ids")]  # dpo: prompt, chosen, rejected
+        tokens = sum(len(ids) for column in columns for ids in dataset[column])
         lines.append(f"{split}: {len(dataset)} examples, {tokens} tokens, {len(loader)} batches per epoch")
     if not config.data.use_cache:
         lines.append("cache: off (data.use_cache: false)")

@@ -89,6 +89,11 @@ def _when(trainer: Any) -> str:
     return "; ".join(parts)
 
 
+def _compile(setting: Any) -> str:
+    given = setting.model_dump(exclude_defaults=True)
+    return ", ".join(f"{k}: {v}" for k, v in {"backend": setting.backend, **given}.items())
+
+
 def _checkpoint(engine: Any) -> str:
     cfg = engine.config
     when = [f"every {cfg.save_every_n_steps} steps"] if getattr(cfg, "save_every_n_steps", None) else []
@@ -121,7 +126,8 @@ def describe_plan(trainer: Any, recipe: Any) -> str:
         ("scheduler", _schedule(trainer)),
         (
             "engine",
-            f"{config.engine} on {trainer.device}, {config.precision}, {trainer.world_size} process(es)",
+            f"{config.engine} on {trainer.device}, {config.precision}, {trainer.world_size} process(es)"
+            + (f", torch.compile ({_compile(config.compile)})" if config.compile is not None else ""),
         ),
         ("steps", _steps(trainer)),
         ("schedule", _when(trainer)),

@@ -46,5 +46,18 @@ def test_recordings_say_how_they_were_made_and_parse():
     assert len(rows) == 17 and rows["plain method"][1] == 1.0
     packing = figures.packing_figures(figures.Recording.read("packing"))
     assert packing["ratio"] > 0 and packing["loss_difference"] < 1e-5 and packing["num_proc_speedup"] > 0
+    null = figures.null_overhead_rows(figures.Recording.read("overhead-null"))
+    assert set(null) == {"hand", "arctic_like", "hf", "lightning"} and set(null["hand"]) == {"us"}
+    assert all(null[k]["cpu_min"] <= null[k]["cpu"] <= null[k]["cpu_max"] for k in ("arctic_like", "hf"))
+    gpu = figures.gpu_rows(figures.Recording.read("gpu"))
+    assert gpu and all(float(r["ratio"]) > 0 and r["engine"] in ("torch", "deepspeed") for r in gpu)
     runs = figures.overhead_runs(figures.Recording.read("overhead"))
     assert len(runs) == figures.OVERHEAD_RUNS and all(set(r) == {"hand", "arctic_like", "hf"} for r in runs)
+
+
+def test_deepspeed_recordings_parse():
+    offload = figures.offload_figures(figures.Recording.read("offload"))
+    assert set(offload["zero"]) == {"ZeRO-2", "ZeRO-2 + offload_optimizer"} and len(offload["adam"]) == 4
+    assert set(offload["build"]) == {"cpu_adam", "deepspeed_shm_comm"}
+    memory = figures.zero_memory_rows(figures.Recording.read("zero-memory"))
+    assert set(memory) == {"1", "4"} and all(len(rows) == 21 for rows in memory.values())

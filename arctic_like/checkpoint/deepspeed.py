@@ -4,6 +4,8 @@ DeepSpeed writes the module, its (possibly ZeRO-partitioned) optimizer and the s
 tag; trainer state, data position and callback states travel as DeepSpeed client state; RNG states are saved
 per rank; tokenizer and recipe as for the `torch` engine. With `export_hf: true` every checkpoint also holds
 `hf/`, a plain `save_pretrained` directory with fp32 weights (gathered with `zero_to_fp32` for ZeRO 2/3).
+A model trained with an adapter (`model.peft`) leaves its frozen base weights out (the model factory rebuilds
+them) and exports the adapter to `hf/`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import yaml
 from arctic_like.checkpoint.base import CheckpointEngine
 from arctic_like.checkpoint.config import CheckpointEngineConfig
 from arctic_like.checkpoint.errors import CheckpointError
-from arctic_like.checkpoint.huggingface import export_pretrained, save_tokenizer
+from arctic_like.checkpoint.huggingface import export_gathered, export_pretrained, save_tokenizer
 from arctic_like.checkpoint.state import barrier, load_torch_file, rng_state, set_rng_state
 from arctic_like.checkpoint.torch_engine import (
     RECIPE_FILE,
@@ -27,6 +29,7 @@ from arctic_like.checkpoint.torch_engine import (
     rng_file,
     set_data_position,
 )
+from arctic_like.model.peft import is_peft_model
 
 logger = logging.getLogger("arctic_like.checkpoint")
 
@@ -86,7 +89,13 @@ class DeepSpeedCheckpointEngine(CheckpointEngine):
             "data_position": data_position(trainer),
             "callback_states": trainer.callback_states() if hasattr(trainer, "callback_states") else None,
         }
-        engine.save_checkpoint(str(tmp), tag=TAG, client_state=client_state, save_latest=False)
+        engine.save_checkpoint(
+            str(tmp),
+            tag=TAG,
+            client_state=client_state,
+            save_latest=False,
+            exclude_frozen_parameters=is_peft_model(engine.module),
+        )
         torch.save(rng_state(), tmp / rng_file(self.global_rank))
         if self.is_rank_zero:
             tokenizer = getattr(trainer, "tokenizer", None)
@@ -97,7 +106,10 @@ class DeepSpeedCheckpointEngine(CheckpointEngine):
                 (tmp / RECIPE_FILE).write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
         if self.config.export_hf:
             barrier()
-            if self.is_rank_zero:
+            if is_peft_model(engine.module):  # the adapter, from the live module
+                tokenizer = getattr(trainer, "tokenizer", None)
+                export_gathered(engine.module, tokenizer, tmp / HF_DIR, rank_zero=self.is_rank_zero)
+            elif self.is_rank_zero:
                 export_deepspeed_checkpoint(
                     tmp,
                     engine.module,
@@ -107,7 +119,11 @@ class DeepSpeedCheckpointEngine(CheckpointEngine):
                 )
 
     def _read_weights(self, path: Path) -> None:
-        load_path, _ = self.ds_engine.load_checkpoint(str(path), tag=TAG, load_module_only=True)
+        engine = self.ds_engine
+        strict = not is_peft_model(engine.module)
+        load_path, _ = engine.load_checkpoint(
+            str(path), tag=TAG, load_module_only=True, load_module_strict=strict
+        )
         if load_path is None:
             raise CheckpointError(
                 f"checkpoint {path} has no DeepSpeed state under tag {TAG!r}. "
@@ -117,7 +133,9 @@ class DeepSpeedCheckpointEngine(CheckpointEngine):
     def _read(self, path: Path, manifest: dict[str, Any]) -> None:
         trainer = self.trainer
         try:
-            load_path, client_state = self.ds_engine.load_checkpoint(str(path), tag=TAG)
+            load_path, client_state = self.ds_engine.load_checkpoint(
+                str(path), tag=TAG, load_module_strict=not is_peft_model(self.ds_engine.module)
+            )
         except (RuntimeError, OSError, KeyError, ValueError) as e:
             raise CheckpointError(
                 f"checkpoint {path} cannot be loaded by DeepSpeed ({type(e).__name__}: {e}). "

@@ -1,4 +1,7 @@
-"""The `torch` checkpoint engine: everything needed to continue a run exactly where it stopped."""
+"""The `torch` checkpoint engine: everything needed to continue a run exactly where it stopped.
+
+A model trained with an adapter (`model.peft`) saves only the adapter (`arctic_like.checkpoint.adapter`).
+"""
 
 from __future__ import annotations
 
@@ -12,10 +15,12 @@ import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
+from arctic_like.checkpoint.adapter import read_adapter, write_adapter
 from arctic_like.checkpoint.base import CheckpointEngine
 from arctic_like.checkpoint.config import CheckpointEngineConfig
 from arctic_like.checkpoint.errors import CheckpointError, CorruptCheckpointError
 from arctic_like.checkpoint.state import load_torch_file, rng_state, set_rng_state, unwrap_model
+from arctic_like.model.peft import is_peft_model
 
 logger = logging.getLogger("arctic_like.checkpoint")
 
@@ -103,7 +108,11 @@ class TorchCheckpointEngine(CheckpointEngine):
     def _write(self, tmp: Path) -> None:
         trainer = self.trainer
         if self.is_rank_zero:
-            save_model(unwrap_model(trainer), str(tmp / MODEL_FILE))
+            model = unwrap_model(trainer)
+            if is_peft_model(model):
+                write_adapter(model, tmp)
+            else:
+                save_model(model, str(tmp / MODEL_FILE))
             if getattr(trainer, "optimizer", None) is not None:
                 torch.save(trainer.optimizer.state_dict(), tmp / OPTIMIZER_FILE)
             if getattr(trainer, "scheduler", None) is not None:
@@ -114,7 +123,10 @@ class TorchCheckpointEngine(CheckpointEngine):
         model = unwrap_model(self.trainer)
         device = next(model.parameters()).device
         try:
-            load_model(model, str(path / MODEL_FILE), strict=True, device=str(device))
+            if is_peft_model(model):
+                read_adapter(model, path)
+            else:
+                load_model(model, str(path / MODEL_FILE), strict=True, device=str(device))
         except (SafetensorError, OSError, RuntimeError) as e:
             raise CorruptCheckpointError(
                 f"checkpoint {path} is corrupted: {MODEL_FILE} cannot be loaded ({e}). "

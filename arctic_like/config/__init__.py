@@ -25,6 +25,7 @@ from arctic_like.config.parts import (
     TokenizerConfig,
 )
 from arctic_like.config.trainer import (
+    CompileConfig,
     TrainerConfig,
     factory_choice,
     import_code_file,
@@ -38,6 +39,7 @@ __all__ = [
     "BaseConfig",
     "CallbackSpec",
     "CheckpointConfig",
+    "CompileConfig",
     "DataConfig",
     "DataSourceConfig",
     "HumanFloat",

@@ -173,6 +173,8 @@ def _model_at(
     for depth, key in enumerate(path):
         if model is not None:
             if not isinstance(key, str) or key not in model.model_fields:
+                if isinstance(key, str) and model.model_config.get("extra") == "allow":
+                    return None  # a key the model validates itself (the fields of model.peft)
                 raise KeyError(depth)
             raw = raw.get(key) if isinstance(raw, dict) else None
             if depth == 0 and key in PARTS and key != "checkpoint":
@@ -376,7 +378,7 @@ def _format_errors(
             if loc[:depth] in lines:
                 line = lines[loc[:depth]]
                 break
-        msg = e["msg"].removeprefix("Value error, ")
+        msg = e["msg"].removeprefix("Value error, ").rstrip(".")
         hint = "" if "Fix:" in msg else _fix_hint({**e, "loc": loc}, root, trainer_cls, raw)
         items.append(f"{where(file, line)}{path}: {msg.rstrip('.')}. {hint}".rstrip())
         if first_path is None:

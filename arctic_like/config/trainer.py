@@ -65,6 +65,7 @@ from arctic_like.config.parts import (
 __all__ = [
     "PARTS",
     "TRAINER_BASE",
+    "CompileConfig",
     "TrainerConfig",
     "factory_choice",
     "import_code_file",
@@ -312,6 +313,15 @@ def _tokenizer_from_model(trainer_cls: type, value: Any, model: Any) -> Any:
     return {**defaults, **given, "type": defaults["type"]}
 
 
+class CompileConfig(BaseConfig):
+    """``compile:`` as a mapping: the arguments of ``torch.compile`` (``compile: true``: the defaults)."""
+
+    mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = None
+    backend: str = "inductor"
+    fullgraph: bool = False
+    dynamic: bool | None = None
+
+
 class TrainerConfig(BaseConfig):
     """The whole recipe. ``code`` is imported first, then ``type`` picks the trainer, whose type hints pick
     the factory (and so the config class) of each part."""
@@ -358,6 +368,8 @@ class TrainerConfig(BaseConfig):
     nonfinite_loss: Literal["stop", "skip"] = "stop"
     nonfinite_loss_patience: HumanInt = Field(default=10, ge=1)
     """With ``nonfinite_loss: skip``: the run fails after this many non-finite losses in a row."""
+    compile: CompileConfig | None = None
+    """``torch.compile`` the model for training: ``true``, or a mapping of its arguments (``false``: off)."""
 
     @field_validator("code", mode="before")
     @classmethod
@@ -376,6 +388,20 @@ class TrainerConfig(BaseConfig):
                         f"cannot import code file {str(path)!r}: {type(error).__name__}: {error}"
                     ) from error
         return paths
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile_switch(cls, value: Any) -> Any:
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        if value is None or isinstance(value, dict | CompileConfig):
+            return value
+        raise ValueError(
+            f"{value!r} is not a compile setting. Fix: write compile: true, compile: false, or a mapping "
+            "such as compile: {mode: max-autotune, backend: inductor, fullgraph: false, dynamic: null}"
+        )
 
     @field_validator("deepspeed")
     @classmethod

@@ -1,7 +1,9 @@
-"""Data: factories (`causal`, `sft`), sources (files, saved and cached datasets, synthetic tasks, user
-classes), example formats (text, prompt/response, chat), tokenization, packing, the processed-data cache."""
+"""Data: factories (`causal`, `sft`, `dpo`), sources (files, saved and cached datasets, synthetic tasks,
+user classes), example formats (text, prompt/response, chat, preference pairs), tokenization, packing, the
+processed-data cache."""
 
 from arctic_like.data.base import CACHE_VERSION, CausalDataFactory, DataFactory, SFTDataConfig, SFTDataFactory
+from arctic_like.data.dpo import DPODataConfig, DPODataFactory
 from arctic_like.data.evaluation import greedy_accuracy
 from arctic_like.data.formats import (
     FORMATS,
@@ -49,6 +51,8 @@ __all__ = [
     "CausalDataFactory",
     "ChatFormat",
     "ChatTemplateError",
+    "DPODataConfig",
+    "DPODataFactory",
     "DataFactory",
     "DataSource",
     "DiskSource",

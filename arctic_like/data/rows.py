@@ -90,6 +90,7 @@ class _Convert:
 
     def __init__(self, features: datasets.Features, present: set[str], where: str) -> None:
         self.columns = list(features)
+        self.turns = {c for c, f in features.items() if f == datasets.List(MESSAGE)}
         self.present = present
         self.where = where
 
@@ -98,7 +99,7 @@ class _Convert:
         out: dict[str, list[Any]] = {}
         for column in self.columns:
             values = batch[column] if column in self.present else [None] * size
-            if column == "messages":
+            if column in self.turns:  # `messages`, and chat turns of other formats (DPO's chosen_messages)
                 out[column] = [_clean_messages(v, self.where) for v in values]
             else:
                 out[column] = [_text(v) for v in values]

@@ -1,7 +1,8 @@
 """Engines: how forward, backward and the optimizer step run (``torch`` or ``deepspeed``)."""
 
-from arctic_like.engine.base import Engine, free_port, resolve_device
-from arctic_like.engine.deepspeed_engine import DeepSpeedEngine, build_deepspeed_config
+from arctic_like.engine.base import Engine, free_port, parameter_count, resolve_device
+from arctic_like.engine.deepspeed_config import build_deepspeed_config
+from arctic_like.engine.deepspeed_engine import DeepSpeedEngine
 from arctic_like.engine.torch_engine import TorchEngine
 
 ENGINES: dict[str, type[Engine]] = {"torch": TorchEngine, "deepspeed": DeepSpeedEngine}
@@ -26,5 +27,6 @@ __all__ = [
     "build_deepspeed_config",
     "engine_class",
     "free_port",
+    "parameter_count",
     "resolve_device",
 ]

@@ -11,10 +11,13 @@ import logging
 import os
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
+
+from arctic_like.engine import compiling
+from arctic_like.engine.prefetch import Prefetcher
 
 if TYPE_CHECKING:
     from arctic_like.trainer.trainer import Trainer
@@ -22,6 +25,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("arctic_like.engine")
 
 _PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+NO_CONTEXT = contextlib.nullcontext()
+"""A context that does nothing (reused: the hot loop enters one per micro-batch)."""
 
 SMALL_MODEL_PARAMETERS = 5_000_000
 """Below this size a model trains fastest on one CPU thread (see ``Engine.cpu_threads``)."""
@@ -32,6 +38,15 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def parameter_count(model: torch.nn.Module, exclude_embeddings: bool = False) -> int:
+    """Number of parameters of ``model``, counting a ZeRO-3 partitioned parameter at its full size; without
+    the weights of ``nn.Embedding`` modules (and the weights tied to them) if ``exclude_embeddings``."""
+    skip: set[int] = set()
+    if exclude_embeddings:
+        skip = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Embedding)}
+    return sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters() if id(p) not in skip)
 
 
 def launched_world_size() -> int:
@@ -56,9 +71,10 @@ class Engine(ABC):
     """Runs one model's forward, backward and optimizer step for a trainer.
 
     Life cycle: ``init_distributed(config)`` (class method, before data loaders are built, so samplers see
-    the world size) → ``Engine(trainer)`` → ``prepare(model, optimizer, scheduler)`` → per micro-batch
-    ``accumulate(boundary)`` around ``forward``/``backward`` → at the boundary ``clip_grad_norm`` and
-    ``step`` (optimizer, scheduler, zero grad).
+    the world size) → the model factory runs inside ``model_init_context(config)`` →
+    ``Engine(trainer)`` → ``prepare(model, optimizer, scheduler)`` → ``compile()`` → ``prefetch(batches)``
+    per epoch → per micro-batch ``accumulate(boundary)`` around ``forward``/``backward`` → at the boundary
+    ``clip_grad_norm`` and ``step`` (optimizer, scheduler, zero grad).
     """
 
     name: ClassVar[str]
@@ -80,11 +96,19 @@ class Engine(ABC):
         self.model: torch.nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.scheduler: Any = None
+        self.compile_setting: Any = getattr(self.config, "compile", None)
+        self.compile_errors: tuple[type[BaseException], ...] = ()
+        """What ``torch.compile`` raises when it cannot compile the model (empty without ``compile:``)."""
 
     @classmethod
     @abstractmethod
     def init_distributed(cls, config: Any) -> None:
         """Join the process group a launcher set up (nothing to do for a single plain process)."""
+
+    @classmethod
+    def model_init_context(cls, config: Any) -> contextlib.AbstractContextManager:
+        """Context the trainer builds the model in (DeepSpeed ZeRO-3 builds it partitioned); a no-op here."""
+        return contextlib.nullcontext()
 
     @property
     def world_size(self) -> int:
@@ -108,7 +132,7 @@ class Engine(ABC):
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed-precision context for forward passes (a no-op in fp32)."""
         if self.dtype == torch.float32:
-            return contextlib.nullcontext()
+            return NO_CONTEXT
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
     @abstractmethod
@@ -148,10 +172,34 @@ class Engine(ABC):
     def unwrap(self) -> torch.nn.Module:
         """The plain model (without DDP/DeepSpeed wrappers)."""
 
-    @contextlib.contextmanager
-    def accumulate(self, boundary: bool) -> Iterator[None]:
+    def compile(self) -> None:
+        """``torch.compile`` the model in place when the recipe says ``compile:`` (after ``prepare``)."""
+        setting = self.compile_setting
+        if setting is None:
+            return
+        model = self.unwrap()
+        compiling.compile_model(model, setting)
+        self.compile_errors = compiling.compile_errors(setting)
+        logger.info("model %s compiled with torch.compile (%s)", type(model).__name__, setting)
+
+    def compile_error(self, error: BaseException) -> Exception:
+        """The error to report for ``error``, one of ``compile_errors``: which model, why, the fix."""
+        return compiling.explain_compile_error(self.unwrap(), self.compile_setting, error)
+
+    def eager(self) -> contextlib.AbstractContextManager:
+        """Context in which a compiled model runs eagerly (evaluation, generation)."""
+        return compiling.eager(self.compile_setting)
+
+    def prefetch(self, batches: Iterable[Any]) -> Iterator[Any]:
+        """The batches of one epoch: on a GPU moved ahead of use (pinned memory, ``non_blocking`` copies
+        on a side stream, see ``engine/prefetch.py``); elsewhere as the loader gives them."""
+        if self.device.type != "cuda":
+            return iter(batches)
+        return Prefetcher(batches, self.device)
+
+    def accumulate(self, boundary: bool) -> contextlib.AbstractContextManager:
         """Context around one micro-batch's forward and backward; ``boundary``: the window's last one."""
-        yield
+        return NO_CONTEXT
 
     @contextlib.contextmanager
     def cpu_threads(self) -> Iterator[None]:
@@ -161,7 +209,7 @@ class Engine(ABC):
         when the cores are shared (measured: 10x slower with 2 threads on a busy 2-core machine). Setting
         ``OMP_NUM_THREADS`` (or ``torch.set_num_threads`` before training) keeps the user's choice.
         """
-        small = sum(p.numel() for p in self.unwrap().parameters()) < SMALL_MODEL_PARAMETERS
+        small = parameter_count(self.unwrap()) < SMALL_MODEL_PARAMETERS
         if self.device.type != "cpu" or not small or "OMP_NUM_THREADS" in os.environ:
             yield
             return
@@ -171,6 +219,20 @@ class Engine(ABC):
             yield
         finally:
             torch.set_num_threads(before)
+
+    def prepare_frozen(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Take a second model that only runs forward (DPO's reference): frozen, in eval mode, on the device.
+
+        Returns what :meth:`forward_frozen` is given.
+        """
+        model.requires_grad_(False)
+        model.eval()
+        return model.to(self.device)
+
+    def forward_frozen(self, model: torch.nn.Module, batch: dict[str, Any]) -> Any:
+        """Run a model prepared by :meth:`prepare_frozen` without gradients (autocast as ``forward``)."""
+        with torch.no_grad(), self.autocast():
+            return model(**batch)
 
     def train_mode(self, training: bool) -> None:
         """Put the model in training or evaluation mode."""

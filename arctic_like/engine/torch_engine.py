@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from arctic_like.engine.base import Engine, launched_world_size, logger
+from arctic_like.engine.base import NO_CONTEXT, Engine, launched_world_size, logger
 
 
 def distributed_timeout() -> datetime.timedelta:
@@ -59,14 +58,11 @@ class TorchEngine(Engine):
         with self.autocast():
             return self.wrapped(**batch)
 
-    @contextlib.contextmanager
-    def accumulate(self, boundary: bool) -> Iterator[None]:
+    def accumulate(self, boundary: bool) -> contextlib.AbstractContextManager:
         """Skip DDP's gradient all-reduce on every micro-batch but the window's last."""
         if boundary or not isinstance(self.wrapped, DistributedDataParallel):
-            yield
-        else:
-            with self.wrapped.no_sync():
-                yield
+            return NO_CONTEXT
+        return self.wrapped.no_sync()
 
     def backward(self, loss: torch.Tensor) -> None:
         """Backward of ``loss / window_size`` (loss-scaled in fp16)."""

@@ -30,6 +30,7 @@ from arctic_like.model.architecture import (
     training_memory,
 )
 from arctic_like.model.base import ModelFactory
+from arctic_like.model.peft import PeftSettings
 from arctic_like.pretrained import load_failure, no_progress_bars, resolve_pretrained
 
 __all__ = ["DTYPES", "SPECIAL_TOKEN_IDS", "HFModelConfig", "HFModelFactory"]
@@ -59,6 +60,8 @@ class HFModelConfig(ModelConfig):
     config_overrides: dict[str, Any] = {}
     """Attributes set on the model config after it is loaded (ArcticTraining's ``hf_config_kwargs``). A loaded
     model whose ``num_hidden_layers`` they change is built with fresh weights, as ArcticTraining does."""
+    peft: PeftSettings | None = None
+    """LoRA or another ``peft`` method, e.g. ``{type: lora, r: 16, alpha: 32}`` (see model/peft.py)."""
 
     @field_validator("name_or_path")
     @classmethod

@@ -1,8 +1,9 @@
-"""Optimizer factories: the `OptimizerFactory` base, `adamw` (with weight-decay groups) and `sgd`."""
+"""Optimizer factories: the `OptimizerFactory` base, `adamw` (with weight-decay groups), its DeepSpeed-named
+forms `fused_adam` and `cpu_adam` (as in ArcticTraining), and `sgd`."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -10,11 +11,16 @@ from pydantic import Field, model_validator
 from arctic_like.callback import CallbackMixin
 from arctic_like.config.base import HumanFloat
 from arctic_like.config.parts import OptimizerConfig
+from arctic_like.optimizer.adam import AdamImplementation, build_adam, choose_adam
 from arctic_like.registry import Registrable
 
 __all__ = [
     "AdamWConfig",
     "AdamWOptimizerFactory",
+    "CPUAdamConfig",
+    "CPUAdamOptimizerFactory",
+    "FusedAdamConfig",
+    "FusedAdamOptimizerFactory",
     "OptimizerFactory",
     "SGDConfig",
     "SGDOptimizerFactory",
@@ -27,7 +33,8 @@ def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dic
 
     A parameter gets no weight decay when it is a bias, is 1-dimensional (norm scales), or belongs to a
     normalization layer (``LayerNorm``, ``RMSNorm``, ... recognised by ``norm`` in the module's class name).
-    Frozen parameters (``requires_grad=False``) are left out.
+    Frozen parameters (``requires_grad=False``) are left out. A parameter partitioned by DeepSpeed ZeRO-3 is
+    judged by its full shape (``ds_shape``), not by its local, flattened partition.
     """
     no_decay_ids: set[int] = set()
     for module in model.modules():
@@ -37,7 +44,8 @@ def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dic
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        if name.endswith("bias") or param.ndim < 2 or id(param) in no_decay_ids:
+        ndim = len(getattr(param, "ds_shape", param.shape))
+        if name.endswith("bias") or ndim < 2 or id(param) in no_decay_ids:
             no_decay.append(param)
         else:
             decay.append(param)
@@ -71,18 +79,51 @@ class AdamWConfig(OptimizerConfig):
     betas: tuple[float, float] = (0.9, 0.999)
     eps: HumanFloat = Field(default=1e-8, gt=0)
     weight_decay: HumanFloat = Field(default=0.01, ge=0)
+    implementation: AdamImplementation = "auto"
+    """``auto``: DeepSpeed's FusedAdam on GPUs and DeepSpeedCPUAdam with an offloaded optimizer under
+    ``engine: deepspeed``, torch's AdamW otherwise; ``torch``, ``fused_adam`` or ``cpu_adam`` force one."""
 
 
 class AdamWOptimizerFactory(OptimizerFactory):
-    """``torch.optim.AdamW``; no weight decay on biases and norm weights."""
+    """AdamW in the implementation the engine calls for (see ``AdamWConfig.implementation``); no weight decay
+    on biases and norm weights."""
 
     name = "adamw"
     config = AdamWConfig
 
     def create_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         cfg = self.config
+        trainer_config = getattr(self.trainer, "config", None)
+        implementation = choose_adam(
+            cfg.implementation,
+            engine=getattr(trainer_config, "engine", "torch"),
+            deepspeed=dict(getattr(trainer_config, "deepspeed", None) or {}),
+            device=torch.device(getattr(self.trainer, "device", "cpu")),
+        )
         groups = weight_decay_groups(model, cfg.weight_decay)
-        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+        return build_adam(implementation, groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps)
+
+
+class FusedAdamConfig(AdamWConfig):
+    implementation: Literal["fused_adam"] = "fused_adam"
+
+
+class FusedAdamOptimizerFactory(AdamWOptimizerFactory):
+    """``type: fused_adam``: DeepSpeed's FusedAdam (CUDA), ArcticTraining's default under DeepSpeed."""
+
+    name = "fused_adam"
+    config = FusedAdamConfig
+
+
+class CPUAdamConfig(AdamWConfig):
+    implementation: Literal["cpu_adam"] = "cpu_adam"
+
+
+class CPUAdamOptimizerFactory(AdamWOptimizerFactory):
+    """``type: cpu_adam``: DeepSpeedCPUAdam, for an optimizer state offloaded to the CPU (ZeRO-Offload)."""
+
+    name = "cpu_adam"
+    config = CPUAdamConfig
 
 
 class SGDConfig(OptimizerConfig):

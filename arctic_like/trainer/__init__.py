@@ -1,6 +1,7 @@
-"""Trainers (``causal``, ``sft``), their state and control flags, and the control-flow exceptions."""
+"""Trainers (``causal``, ``sft``, ``dpo``), their state and control flags, and the control-flow exceptions."""
 
 from arctic_like.trainer.causal import CausalTrainer
+from arctic_like.trainer.dpo import DPOTrainer, DPOTrainerConfig
 from arctic_like.trainer.exceptions import (
     NonFiniteLossError,
     SkipStep,
@@ -14,6 +15,8 @@ from arctic_like.trainer.trainer import Trainer, seed_everything, skip_batches
 
 __all__ = [
     "CausalTrainer",
+    "DPOTrainer",
+    "DPOTrainerConfig",
     "NonFiniteLossError",
     "SFTTrainer",
     "SkipStep",

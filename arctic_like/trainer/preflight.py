@@ -2,11 +2,12 @@
 the data and the model are built.
 
 What can be checked from the recipe alone: the directories the run will write to (they must be directories,
-or creatable, and writable), the engine's package, the checkpoints named by ``resume_from``, and the
-recipe's ``callbacks:`` (imported and constructed here, then attached at ``post-init``). The model's settings
-(type, keys, size, local directory) are checked earlier still, when the recipe is validated. What needs the
-built parts (a checkpoint's checksums and shapes, the data size) is checked while building, which writes
-nothing either.
+or creatable, and writable), the engine's package and the DeepSpeed config it will build, the ``compile:``
+backend (and a C++ compiler for inductor on CPU), the checkpoints named by ``resume_from``, and the recipe's
+``callbacks:`` (imported and constructed here, then attached at ``post-init``). The model's settings (type,
+keys, size, local directory) are checked earlier still, when the recipe is validated. What needs the built
+parts (a checkpoint's checksums and shapes, the data size) is checked while building, which writes nothing
+either.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from typing import Any
 
 from arctic_like.checkpoint.manifest import check_exists
 from arctic_like.config import RecipeError, TrainerConfig, resolve_factory
+from arctic_like.engine.base import launched_world_size
+from arctic_like.engine.compiling import check_compile
+from arctic_like.engine.deepspeed_config import build_deepspeed_config
 from arctic_like.integrations.hf import resolve_recipe_callbacks
 
 __all__ = ["check_writable_dir", "output_dirs", "preflight"]
@@ -29,6 +33,11 @@ def preflight(trainer_cls: type, config: TrainerConfig) -> list[Any]:
     for what, path in output_dirs(trainer_cls, config):
         check_writable_dir(path, what)
     _check_engine(config)
+    if config.compile is not None:
+        import torch
+
+        on_gpu = config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available())
+        check_compile(config.compile, "cuda" if on_gpu else "cpu")
     for cfg in config.checkpoint:
         resume_from = getattr(cfg, "resume_from", None)
         if resume_from is not None:
@@ -74,9 +83,15 @@ def check_writable_dir(path: Path, what: str) -> None:
 
 
 def _check_engine(config: TrainerConfig) -> None:
-    if config.engine == "deepspeed" and importlib.util.find_spec("deepspeed") is None:
+    if config.engine != "deepspeed":
+        return
+    if importlib.util.find_spec("deepspeed") is None:
         raise RecipeError(
             "engine: deepspeed needs the deepspeed package, which is not installed. "
             "Fix: pip install 'arctic-like[deepspeed]', or set engine: torch.",
             path="engine",
         )
+    try:  # the DeepSpeed config the engine will build, for the world size the launcher announced
+        build_deepspeed_config(config, launched_world_size())
+    except ValueError as error:
+        raise RecipeError(str(error), path="deepspeed") from None

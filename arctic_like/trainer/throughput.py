@@ -1,12 +1,14 @@
 """Throughput and memory figures for the trainer's logs, measured without extra device syncs.
 
-Samples and tokens are counted from each batch *before* it is moved to the device (shapes, and the
-attention mask's sum while it is still a CPU tensor); time is read with ``time.perf_counter`` on the host
-at log points, right after the loss has been read (which already waits for the device). Time spent in
-evaluation and checkpointing is left out of the training rates. Peak memory is the process's peak
-resident set on CPU and ``torch.cuda.max_memory_allocated`` on a GPU. MFU needs the model's FLOPs per
-token (known for HF models) and the GPU's peak FLOP/s (a table of common data-centre GPUs); it is absent
-otherwise, and always on CPU.
+Samples are counted from each batch's shape on the host. Tokens (the attention mask's sum, else the
+``input_ids`` size) are summed on the device and come back with the loss at the trainer's read-back
+(``trainer/readback.py``), so counting them costs no transfer. Time is taken at those read-backs, right
+before the transfer: on a GPU as CUDA events (recorded in the stream, read once the transfer has waited for
+them, so they time the device's own progress without a sync of their own), on CPU with
+``time.perf_counter``. Time spent in evaluation and checkpointing is left out of the training rates. Peak
+memory is the process's peak resident set on CPU and ``torch.cuda.max_memory_allocated`` on a GPU. MFU
+needs the model's FLOPs per token (known for HF models) and the GPU's peak FLOP/s (a table of common
+data-centre GPUs); it is absent otherwise, and always on CPU.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
+
+from arctic_like.trainer.readback import ReadBack, Reading
 
 try:
     import resource
@@ -81,61 +85,114 @@ def batch_size_and_tokens(batch: Any) -> tuple[int, int]:
     return samples, ids.numel()
 
 
+class _Clock:
+    """Numbered time stamps: CUDA events on a GPU (read once a later transfer has waited for them), else
+    host time."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda" and torch.cuda.is_available()
+        self.count = 0
+
+    def stamp(self) -> tuple[int, Any]:
+        self.count += 1
+        if not self.cuda:
+            return self.count, time.perf_counter()
+        event = torch.cuda.Event(enable_timing=True)
+        event.record()
+        return self.count, event
+
+    def seconds(self, start: tuple[int, Any], end: tuple[int, Any]) -> float:
+        if not self.cuda:
+            return end[1] - start[1]
+        return start[1].elapsed_time(end[1]) / 1000.0
+
+
 class Throughput:
     """Counts samples and tokens of the training batches and turns them into rates at each log.
 
-    ``count(batch)`` is called per micro-batch (host arithmetic only); ``window(steps)`` at a log point
-    returns the figures since the previous one; ``paused()`` wraps work that is not training.
+    ``count(batch)`` is called per micro-batch (host arithmetic, and one device sum put into the trainer's
+    read-back); ``mark()`` at each read-back, right before its transfer; ``window(steps)`` at a log point
+    returns the figures since the previous one (over all processes); ``paused()`` wraps work that is not
+    training.
     """
 
     def __init__(self, trainer: Any) -> None:
         self.trainer = trainer
         self.device = torch.device(getattr(trainer, "device", "cpu"))
         self.world_size = int(getattr(trainer, "world_size", 1) or 1)
+        readback = getattr(trainer, "readback", None)
+        self.readback = readback if readback is not None else ReadBack(self.device, self.world_size)
         self.flops_per_token = flops_per_token(getattr(trainer, "model", None))
         self.peak_flops: float | None = None
         if self.device.type == "cuda":
             precision = str(getattr(getattr(trainer, "config", None), "precision", "fp32"))
             self.peak_flops = peak_flops(torch.cuda.get_device_name(self.device), precision)
+        self.clock = _Clock(self.device)
         self.start()
 
     def start(self) -> None:
         """Begin a run: the counts are zeroed and the first window starts now."""
-        self.samples = self.tokens = 0
         self.run_samples = self.run_tokens = 0
-        self._excluded = 0.0
-        self._window_start = time.perf_counter()
+        self._host_samples = self._host_tokens = 0
+        self._samples: list[Reading] = []
+        self._tokens: list[Reading] = []
+        self._pauses: list[tuple[tuple[int, Any], tuple[int, Any]]] = []
+        self._window_start = self._latest = self.clock.stamp()
 
     def count(self, batch: Any) -> None:
-        """Add one micro-batch (call before it is moved to the device)."""
-        samples, tokens = batch_size_and_tokens(batch)
-        self.samples += samples
-        self.tokens += tokens
-        self.run_samples += samples
-        self.run_tokens += tokens
+        """Add one micro-batch (on the device or not: its tokens are summed where it is)."""
+        if not isinstance(batch, dict) or not isinstance(batch.get("input_ids"), torch.Tensor):
+            return
+        ids = batch["input_ids"]
+        self._host_samples += int(ids.shape[0]) if ids.dim() > 0 else 1
+        mask = batch.get("attention_mask")
+        if isinstance(mask, torch.Tensor) and mask.shape == ids.shape:
+            self._tokens.append(self.readback.put(mask.sum()))
+        else:
+            self._host_tokens += ids.numel()
+
+    def mark(self) -> None:
+        """A read-back is about to copy its values to the host: the counts so far go with it (so that they
+        are summed over processes) and the time is stamped; the next log's window ends here unless another
+        read-back comes first."""
+        put = self.readback.put
+        device = self.readback.device
+        self._samples.append(put(torch.full((), self._host_samples, dtype=torch.float64, device=device)))
+        self._tokens.append(put(torch.full((), self._host_tokens, dtype=torch.float64, device=device)))
+        self._host_samples = self._host_tokens = 0
+        self._latest = self.clock.stamp()
 
     def run_tokens_all(self) -> int:
-        """Tokens of the whole run over all processes (one all-reduce in a distributed run)."""
-        return self._summed(self.run_samples, self.run_tokens)[1]
+        """Tokens of the whole run over all processes, up to the latest read-back."""
+        self._take_counts()
+        return self.run_tokens
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
         """Leave the time spent inside out of the training rates (evaluation, checkpoints)."""
-        start = time.perf_counter()
+        start = self.clock.stamp()
         try:
             yield
         finally:
-            self._excluded += time.perf_counter() - start
+            self._pauses.append((start, self.clock.stamp()))
 
     def window(self, steps: int) -> dict[str, float]:
         """``tokens_per_second``, ``samples_per_second``, ``step_time`` (s), ``peak_memory_gib`` and, where
-        known, ``mfu`` over the ``steps`` optimizer steps since the last call; starts the next window."""
-        now = time.perf_counter()
-        seconds = max(now - self._window_start - self._excluded, 1e-9)
-        samples, tokens = self._summed(self.samples, self.tokens)
-        self.samples = self.tokens = 0
-        self._excluded = 0.0
-        self._window_start = now
+        known, ``mfu`` over the ``steps`` optimizer steps since the last call; starts the next window.
+
+        The window ends at the latest ``mark()``: the trainer marks right before the read-back of the logged
+        values, so counts and time come with that transfer, without a sync of their own. Used on its own,
+        ``window`` marks and reads back itself."""
+        if self._latest is self._window_start:
+            self.mark()
+            self.readback.read()
+        samples, tokens = self._take_counts()
+        end = self._latest
+        done = [p for p in self._pauses if p[1][0] <= end[0]]
+        self._pauses = [p for p in self._pauses if p[1][0] > end[0]]
+        excluded = sum(self.clock.seconds(a, b) for a, b in done)
+        seconds = max(self.clock.seconds(self._window_start, end) - excluded, 1e-9)
+        self._window_start = end
         logs = {
             "tokens_per_second": tokens / seconds,
             "samples_per_second": samples / seconds,
@@ -149,10 +206,12 @@ class Throughput:
             logs["mfu"] = achieved / (self.peak_flops * self.world_size)
         return logs
 
-    def _summed(self, samples: int, tokens: int) -> tuple[int, int]:
-        """The counts of all processes (one small all-reduce per log in a distributed run)."""
-        if self.world_size == 1 or not torch.distributed.is_initialized():
-            return samples, tokens
-        t = torch.tensor([samples, tokens], dtype=torch.float64, device=self.device)
-        torch.distributed.all_reduce(t)
-        return int(t[0]), int(t[1])
+    def _take_counts(self) -> tuple[int, int]:
+        """Samples and tokens (over all processes) read back since the last call, added to the run's."""
+        ready = [r for r in self._samples if r.ready], [r for r in self._tokens if r.ready]
+        self._samples = [r for r in self._samples if not r.ready]
+        self._tokens = [r for r in self._tokens if not r.ready]
+        samples, tokens = (round(sum(r.total for r in readings)) for readings in ready)
+        self.run_samples += samples
+        self.run_tokens += tokens
+        return samples, tokens

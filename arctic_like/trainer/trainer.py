@@ -34,7 +34,7 @@ from arctic_like.config import RecipeError, TrainerConfig
 from arctic_like.config.trainer import resolve_factory
 from arctic_like.context import call_with_optional
 from arctic_like.data import CausalDataFactory, DataFactory
-from arctic_like.engine import Engine, engine_class, resolve_device
+from arctic_like.engine import Engine, engine_class, parameter_count, resolve_device
 from arctic_like.integrations.hf import HFCallbackSupport
 from arctic_like.model import HFModelFactory, ModelFactory
 from arctic_like.optimizer import AdamWOptimizerFactory, OptimizerFactory
@@ -51,6 +51,7 @@ from arctic_like.trainer.exceptions import (
 )
 from arctic_like.trainer.log_setup import configure_run_logging
 from arctic_like.trainer.preflight import preflight
+from arctic_like.trainer.readback import DeviceMetrics, ReadBack, Reading
 from arctic_like.trainer.state import TrainerControl, TrainerState
 from arctic_like.trainer.throughput import Throughput, batch_size_and_tokens
 
@@ -163,14 +164,16 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.epoch_idx = 0
         self.batches_in_epoch = 0
         self._epoch_ended = False
-        # Accumulators of the running window (its summed micro-batch losses, on the device) and of the
-        # per-step losses since the last log (reset by train()).
-        self._window_backwards = 0
+        # Device values waiting for the next read-back (see trainer/readback.py): nothing is read per
+        # micro-batch. The losses of the running window, of the steps since the last read-back, the sum of
+        # the step losses read since the last log, and every loss not yet checked for being finite.
+        self.readback = ReadBack(self.device, self.world_size)
+        self._train_metrics = DeviceMetrics(self.readback)
+        self._eval_metrics = DeviceMetrics(self.readback)
+        self._evaluating = False
+        self._reset_loss_tracking()
         self._boundary_backward = False
-        self._window_loss = torch.zeros((), device=self.device)
         self._run_steps = 0
-        self._tr_loss = torch.zeros((), device=self.device)
-        self._total_loss = 0.0
         self._globalstep_last_logged = 0
         # Per-micro-batch flags, valid from pre-step to post-step.
         self.accumulation_start = False
@@ -191,7 +194,8 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.tokenizer = self.tokenizer_factory()
         self.train_dataloader, self.eval_dataloader = self.data_factory()
         self.model_factory = self._factory("model", config.model)
-        self.model = self._build_model()
+        with engine_cls.model_init_context(config):
+            self.model = self._build_model()
         self.model.to(self.device)
         self._compute_horizon()
         self.optimizer_factory = self._factory("optimizer", config.optimizer)
@@ -201,6 +205,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.engine = engine_cls(self)
         self.engine.prepare(self.model, self.optimizer, self.scheduler)
         self.model = self.engine.unwrap()
+        self.engine.compile()
         self._flos_per_token = 6.0 * _non_embedding_parameters(self.model)
 
         self.checkpoint_engines: list[CheckpointEngine] = [
@@ -283,6 +288,14 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         """Micro-batches per optimizer step."""
         return int(self.config.gradient_accumulation_steps)
 
+    @property
+    def metrics(self) -> DeviceMetrics:
+        """A subclass's own metrics, kept on the device until a log: ``self.metrics.add(name, tensor)`` per
+        micro-batch (in ``loss``, say). Added during training they are logged with the next training log,
+        added during ``evaluate()`` with its metrics as ``eval_<name>``: each the mean over the micro-batches
+        since the previous log and over processes, read back with the loss (no transfer of their own)."""
+        return self._eval_metrics if self._evaluating else self._train_metrics
+
     # ------------------------------------------------------------------------------ ArcticTraining's names
     @property
     def global_step(self) -> int:
@@ -323,10 +336,12 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         """Run the training loop; returns the final ``train_*`` metrics (also logged)."""
         state = self.state
         start_time = time.perf_counter()
+        self.readback.read()  # values left from before (an interrupted run) belong to no log of this one
+        self._train_metrics.result()
+        self._reset_loss_tracking()
         self.throughput.start()
         self._initial_global_step = state.global_step
         self._run_steps = 0
-        self._tr_loss = torch.zeros((), device=self.device)
         self._total_loss = 0.0
         self._globalstep_last_logged = state.global_step
         self.engine.train_mode(True)
@@ -360,7 +375,9 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         finally:
             interrupts.restore(previous_handlers)
         steps_run = state.global_step - self._initial_global_step
-        self._drain_loss()
+        self._read_device(mark=True)
+        self._total_loss += self._loss_sum
+        self._loss_sum = 0.0
         runtime = max(time.perf_counter() - start_time, 1e-9)
         metrics = {
             "train_runtime": runtime,
@@ -414,7 +431,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         if self._resume_rng is not None and skip == 0:
             set_rng_state(self._resume_rng)
             self._resume_rng = None
-        iterator = iter(skip_batches(loader, skip))
+        iterator = self.engine.prefetch(skip_batches(loader, skip))
         if self._resume_rng is not None:
             set_rng_state(self._resume_rng)
             self._resume_rng = None
@@ -431,8 +448,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             self.optimizer_stepped = False
             if self.accumulation_start:
                 control._new_step()
-                self._window_backwards = 0
-                self._window_loss.zero_()
+                self._window = []
             self.engine.window_size = min(gas, per_epoch - window_start)
             self._boundary_backward = False
             self.batches_in_epoch += 1
@@ -474,31 +490,107 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             self.control.should_save = True
 
     def step(self, batch: dict[str, torch.Tensor]) -> None:
-        """One micro-batch: forward, loss, backward; the optimizer step when it closes the window."""
-        self.throughput.count(batch)
-        batch = self._to_device(batch)
-        self.state.num_input_tokens_seen += batch["input_ids"].numel() * self.world_size
-        with self.engine.accumulate(self.accumulation_boundary):
-            loss = self.loss(batch)
-            self._check_finite(loss)
-            self.backward(loss)
-        self._micro_batch_done(loss, batch["input_ids"].numel())
+        """One micro-batch: forward, loss, backward; the optimizer step when it closes the window.
 
-    def _micro_batch_done(self, loss: torch.Tensor, tokens: int) -> None:
-        """After a micro-batch's backward: its loss and ``tokens`` join the window, which closes (optimizer
-        step) at its last micro-batch."""
-        self._window_backwards += 1
+        Nothing here reads a device value: the loss and the token count are put into ``self.readback`` and
+        come back at the next log (with ``nonfinite_loss: skip`` the loss is checked at once, see
+        ``_track_loss``)."""
+        batch = self._to_device(batch)
+        self.throughput.count(batch)
+        self.state.num_input_tokens_seen += batch["input_ids"].numel() * self.world_size
+        try:
+            with self.engine.accumulate(self.accumulation_boundary):
+                loss = self.loss(batch)
+                reading = self._track_loss(loss)
+                self.backward(loss)
+        except self.engine.compile_errors as error:
+            raise self.engine.compile_error(error) from error
+        self._micro_batch_done(reading, batch["input_ids"].numel())
+
+    def _micro_batch_done(self, reading: Reading, tokens: int) -> None:
+        """After a micro-batch's backward: its loss (queued as ``reading``) and ``tokens`` join the window,
+        which closes (optimizer step) at its last micro-batch."""
+        self._window.append(reading)
         self._boundary_backward = self.accumulation_boundary
-        self._window_loss += loss.detach()
         self.state.total_flos += self._flos_per_token * tokens * self.world_size
         if self.accumulation_boundary:
             self._close_window()
 
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The batch on the trainer's device (already there when the engine prefetched it)."""
         device = self.device
         return {
-            k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
+            k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) and v.device != device else v
+            for k, v in batch.items()
         }
+
+    # ------------------------------------------------------------------------------------------- read-back
+    def _reset_loss_tracking(self) -> None:
+        self._window: list[Reading] = []
+        self._unread_steps: list[list[Reading]] = []
+        self._unchecked: list[tuple[Reading, int, int, int]] = []
+        self._loss_sum = 0.0
+        self._grad_norm: tuple[Any, Reading | float] | None = None
+
+    def _track_loss(self, loss: torch.Tensor) -> Reading:
+        """Queue a training loss for the next read-back. With ``nonfinite_loss: stop`` it is checked then
+        (its position kept for the message); ``skip`` must decide before the backward, so it checks now:
+        one host sync per micro-batch (and one all-reduce in a multi-process run)."""
+        if self.config.nonfinite_loss == "skip":
+            self._check_finite(loss)
+            return self.readback.put(loss)
+        reading = self.readback.put(loss)
+        position = (self.state.global_step + 1, self.epoch_idx, self.batches_in_epoch)
+        self._unchecked.append((reading, *position))
+        return reading
+
+    def _log_due_after_this_step(self) -> bool:
+        """Whether the optimizer step about to be taken will be logged by the schedule (or ends the run)."""
+        step, state = self.state.global_step + 1, self.state
+        scheduled = self.config.logging_strategy == "steps" and step % max(state.logging_steps, 1) == 0
+        return scheduled or step >= state.max_steps
+
+    def _read_device(self, mark: bool = False) -> None:
+        """The read-back: every pending device value (losses, token counts, the latest gradient norm,
+        ``metrics``) comes to the host in one transfer (one all-gather across processes), then the losses
+        read are checked (``nonfinite_loss: stop``) and summed. Nothing is copied when nothing is pending.
+
+        ``mark``: this read ends a throughput window (a log point, or right before a logged step)."""
+        norm = self.last_grad_norm
+        if isinstance(norm, torch.Tensor) and (self._grad_norm is None or self._grad_norm[0] is not norm):
+            self._grad_norm = (norm, self.readback.put(norm))
+        if len(self.readback):
+            if mark:
+                self.throughput.mark()
+            self.readback.read()
+        # Everything put so far has been read now (here, or by another read such as evaluate's).
+        for window in self._unread_steps:
+            self._loss_sum += math.fsum(r.mean for r in window) / len(window)
+        self._unread_steps = []
+        if self._unchecked:
+            unchecked, self._unchecked = self._unchecked, []
+            self._raise_if_nonfinite(unchecked)
+
+    def _raise_if_nonfinite(self, losses: list[tuple[Reading, int, int, int]]) -> None:
+        """``nonfinite_loss: stop``: fail naming the first non-finite loss among those just read."""
+        bad = [(r, *where) for r, *where in losses if not all(map(math.isfinite, r.values or ()))]
+        if not bad:
+            return
+        self.state.nonfinite_losses += len(bad)
+        reading, step, epoch, micro_batch = bad[0]
+        value = next(v for v in reading.values or () if not math.isfinite(v))
+        where = f"optimizer step {step} (epoch {epoch}, micro-batch {micro_batch} of the epoch)"
+        late = ""
+        if step != self.state.global_step + 1 or self.optimizer_stepped:
+            late = (
+                f" Losses are read back once per logging step: it was found after step "
+                f"{self.state.global_step}, and nothing was logged, evaluated or saved after it "
+                "(logging_steps: 1 stops at the step itself)."
+            )
+        raise NonFiniteLossError(
+            f"non-finite loss ({value}) at {where}. Fix: lower the learning rate, check the data, or set "
+            f"nonfinite_loss: skip to skip such micro-batches.{late}"
+        )
 
     def _check_finite(self, loss: torch.Tensor) -> None:
         finite = torch.isfinite(loss.detach())
@@ -540,12 +632,17 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
 
     def _close_window(self) -> None:
         """At the last micro-batch of a window: clip, optimizer step, then end the step (unless nothing to
-        step, or ``SkipStep`` from ``pre-optimizer-step``: then the window is dropped)."""
+        step, or ``SkipStep`` from ``pre-optimizer-step``: then the window is dropped).
+
+        Before the optimizer step of a step that will be logged, the read-back happens here (with the
+        step's gradient norm): a non-finite loss then stops the run before the optimizer steps on it."""
         boundary_synced = self._boundary_backward or self.engine.steps_after_skipped_boundary
-        if self._window_backwards == 0 or not boundary_synced:
+        if not self._window or not boundary_synced:
             self._drop_window()
             return
         self.last_grad_norm = self.engine.clip_grad_norm(self.config.max_grad_norm)
+        if self._log_due_after_this_step():
+            self._read_device(mark=True)
         self._optimizer_ran = False
         try:
             self.optimizer_step()
@@ -563,7 +660,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
 
     def _drop_window(self) -> None:
         self.engine.zero_grad()
-        self._window_loss.zero_()
+        self._window = []
         self.state.skipped_optimizer_steps += 1
 
     def optimizer_step(self) -> None:
@@ -582,8 +679,11 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         all before the ``post-step`` callbacks (HF's ``on_step_end``)."""
         self.engine.end_step()
         state = self.state
-        self._tr_loss += self._window_loss / self._window_backwards
-        self._window_loss.zero_()
+        window, self._window = self._window, []
+        if window[-1].ready:  # a read-back reads everything put before it
+            self._loss_sum += math.fsum(r.mean for r in window) / len(window)
+        else:
+            self._unread_steps.append(window)
         state.global_step += 1
         self._run_steps += 1
         state.epoch = self.epoch_idx + self.batches_in_epoch / self.micro_batches_per_epoch
@@ -622,12 +722,23 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             control.should_save = True
 
     def _maybe_log_save_evaluate(self, end_of_epoch: bool = False) -> None:
-        """Log, evaluate and save as the control flags say (HF's ``_maybe_log_save_evaluate``)."""
+        """Log, evaluate and save as the control flags say (HF's ``_maybe_log_save_evaluate``), after the
+        read-back (nothing is pending when the step was logged by the schedule: it was read before its
+        optimizer step), so a non-finite loss is never logged, evaluated or saved."""
         control, state = self.control, self.state
-        if control.should_log and state.global_step > self._globalstep_last_logged:
+        log_now = control.should_log and state.global_step > self._globalstep_last_logged
+        engines = self.checkpoint_engines
+        saves = bool(engines) and any(e.should_save(end_of_epoch=end_of_epoch) for e in engines)
+        if log_now or control.should_evaluate or saves:
+            self._read_device(mark=True)
+        if log_now:
             steps = state.global_step - self._globalstep_last_logged
-            logs: dict[str, float] = {"loss": self._drain_loss() / steps}
-            if self.last_grad_norm is not None:
+            logs: dict[str, float] = {"loss": self._loss_sum / steps}
+            self._total_loss += self._loss_sum
+            self._loss_sum = 0.0
+            if self._grad_norm is not None and self._grad_norm[0] is self.last_grad_norm:
+                logs["grad_norm"] = self._grad_norm[1].mean  # type: ignore[union-attr]
+            elif self.last_grad_norm is not None:
                 logs["grad_norm"] = float(self.last_grad_norm)
             logs["learning_rate"] = float(
                 self.last_learning_rate
@@ -635,25 +746,15 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
                 else self.optimizer.param_groups[0]["lr"]
             )
             logs.update(self.throughput.window(steps))
+            logs.update(self._train_metrics.result())
             self._globalstep_last_logged = state.global_step
             self.log(logs)
+        if not (control.should_evaluate or control.should_save or saves):
+            return
         with self.throughput.paused():
             if control.should_evaluate:
                 self._track_best_metric(self.evaluate())
             self._maybe_save(end_of_epoch=end_of_epoch)
-
-    def _drain_loss(self) -> float:
-        """The sum of the per-step mean losses since the last drain, averaged over processes (one host
-        sync), folded into the run's total."""
-        total = self._tr_loss.double()
-        if self.world_size > 1:
-            total = total.clone()
-            torch.distributed.all_reduce(total)
-            total = total / self.world_size
-        value = float(total)
-        self._tr_loss.zero_()
-        self._total_loss += value
-        return value
 
     def _maybe_save(self, end_of_epoch: bool = False, end_of_training: bool = False) -> None:
         engines = [
@@ -729,28 +830,32 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         ``epoch``; logged."""
         start_time = time.perf_counter()
         self.engine.train_mode(False)
+        self._evaluating = True
         metrics: dict[str, float] = {}
         samples = tokens = count = 0
         try:
-            if self.eval_dataloader is not None:
-                total = torch.zeros((), dtype=torch.float64, device=self.device)
+            with self.engine.eager():
+                if self.eval_dataloader is not None:
+                    total = torch.zeros((), dtype=torch.float64, device=self.device)
+                    with torch.no_grad():
+                        for batch in self.eval_dataloader:
+                            batch_samples, batch_tokens = batch_size_and_tokens(batch)
+                            samples, tokens = samples + batch_samples, tokens + batch_tokens
+                            total += self.prediction_step(batch).double()
+                            count += 1
+                    put = self.readback.put
+                    readings = [put(total), *(put(torch.tensor(n)) for n in (count, samples, tokens))]
+                    self.readback.read()  # the loss, the counts and the metrics of all processes at once
+                    total_loss, count, samples, tokens = (r.total for r in readings)
+                    count, samples, tokens = int(count), int(samples), int(tokens)
+                    if count:
+                        metrics["eval_loss"] = total_loss / count
                 with torch.no_grad():
-                    for batch in self.eval_dataloader:
-                        batch_samples, batch_tokens = batch_size_and_tokens(batch)
-                        samples, tokens = samples + batch_samples, tokens + batch_tokens
-                        total += self.prediction_step(batch).double()
-                        count += 1
-                if self.world_size > 1:
-                    counts = torch.tensor([count, samples, tokens], dtype=torch.float64, device=self.device)
-                    t = torch.cat([total.reshape(1), counts])
-                    torch.distributed.all_reduce(t)
-                    total, count, samples, tokens = t[0], int(t[1]), int(t[2]), int(t[3])
-                if count:
-                    metrics["eval_loss"] = float(total) / count
-            with torch.no_grad():
-                extra = self.data_factory.compute_metrics(self.model, self.tokenizer)
+                    extra = self.data_factory.compute_metrics(self.model, self.tokenizer)
+            extra = {**self._eval_metrics.result(), **extra}
             metrics.update({k if k.startswith("eval_") else f"eval_{k}": float(v) for k, v in extra.items()})
         finally:
+            self._evaluating = False
             self.engine.train_mode(True)
         if not metrics and not self._warned_no_eval:
             logger.warning("evaluation requested but there is no evaluation data and no metric")
@@ -783,7 +888,10 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         return logs
 
     def checkpoint(self) -> Path | None:
-        """Save with the checkpoint engines that are due (all of them when called directly)."""
+        """Save with the checkpoint engines that are due (all of them when called directly). Losses not yet
+        read back are checked first, so no checkpoint is written after a non-finite loss."""
+        if self._unchecked:
+            self._read_device()
         engines = self.__dict__.pop("_engines_to_save", None) or self.checkpoint_engines
         self._record_best_checkpoint(engines)
         self.callback_states()
@@ -834,22 +942,36 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
 
     def _agree_on_stop(self) -> bool:
         """Whether to stop after this optimizer step: a signal on any rank stops every rank after the same
-        step (one all-reduce per optimizer step in a multi-process run). Sets ``stop_signal``."""
+        step (one all-reduce per optimizer step in a multi-process run, of a CPU tensor over a gloo group:
+        it waits for the other processes, not for the GPU). Sets ``stop_signal``."""
         requested = self._stop_requested or 0
         if self.world_size > 1:
-            flag = torch.tensor([requested], dtype=torch.int64, device=self.device)
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-            requested = int(flag.item())
+            flag = torch.tensor([requested], dtype=torch.int64)
+            group = self._host_group()
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX, group=group)
+            requested = int(flag[0])
         if requested:
             self.stop_signal = self.stop_signal or requested
         return self.stop_signal is not None
 
+    def _host_group(self) -> Any:
+        """A process group for CPU tensors: the default one when it runs gloo, else a gloo group made once
+        (every rank reaches the first optimizer step, so every rank makes it)."""
+        group = self.__dict__.get("_gloo_group", False)
+        if group is False:
+            backend = str(torch.distributed.get_backend())
+            group = None if "gloo" in backend else torch.distributed.new_group(backend="gloo")
+            self.__dict__["_gloo_group"] = group
+        return group
+
 
 def _non_embedding_parameters(model: torch.nn.Module) -> int:
-    """Parameters counted in ``total_flos`` (6 per parameter and token), as HF's ``floating_point_ops``."""
-    if hasattr(model, "num_parameters"):
+    """Parameters counted in ``total_flos`` (6 per parameter and token), as HF's ``floating_point_ops``
+    (which would count ZeRO-3's empty local tensors: those are counted at their full size)."""
+    partitioned = any(hasattr(p, "ds_numel") for p in model.parameters())
+    if hasattr(model, "num_parameters") and not partitioned:
         return int(model.num_parameters(exclude_embeddings=True))
-    return sum(p.numel() for p in model.parameters())
+    return parameter_count(model, exclude_embeddings=partitioned)
 
 
 def _format_logs(logs: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ import torch
 import transformers
 import yaml
 
+from arctic_like import registry
 from arctic_like.config import build_trainer, load_recipe
 
 ARCTIC_TRAINING_CODE = """
@@ -104,13 +105,17 @@ def recipe(root: Path, pretrained: Path, data_dir: Path, trainer: str) -> dict:
 
 @pytest.fixture
 def at_code(tmp_path: Path):
-    """The ArcticTraining code as ``train.py`` beside the recipe, its import line changed."""
+    """The ArcticTraining code as ``train.py`` beside the recipe, its import line changed; afterwards its
+    classes leave the registry (other tests list the registered names)."""
     code = ARCTIC_TRAINING_CODE.replace(
         "from arctic_training import", "from arctic_like.arctic_training import"
     )
     (tmp_path / "train.py").write_text(textwrap.dedent(code))
     yield tmp_path
-    sys.modules.pop("train", None)
+    module = sys.modules.pop("train", None)
+    for value in vars(module).values() if module is not None else ():
+        if isinstance(value, type) and value.__module__ == "train" and "name" in value.__dict__:
+            registry.unregister(value)
 
 
 def test_arctic_training_code_runs_with_its_import_changed(at_code, pretrained, data_dir):

@@ -9,6 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from arctic_like.checkpoint import CheckpointError
+from tests.distributed.launch import TORCH_EXTENSIONS_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +27,7 @@ def test_deepspeed_roundtrip_and_export(tmp_path, stage):
     env = {
         k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")
     }
+    env.setdefault("TORCH_EXTENSIONS_DIR", str(TORCH_EXTENSIONS_DIR))
     proc = subprocess.run(
         [sys.executable, "-m", "tests.checkpoint.ds_roundtrip", str(tmp_path), str(stage)],
         cwd=ROOT,

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from arctic_like.checkpoint.huggingface import HuggingFaceCheckpointConfig
 from arctic_like.config import (
     CallbackSpec,
     CheckpointConfig,
@@ -18,6 +19,7 @@ from arctic_like.data import (
     AdditionSourceConfig,
     CallableSourceConfig,
     DiskSourceConfig,
+    DPODataConfig,
     FileSourceConfig,
     HFDataSourceConfig,
     ReverseSourceConfig,
@@ -27,6 +29,7 @@ from arctic_like.model import HFModelConfig
 from arctic_like.optimizer import AdamWConfig, SGDConfig
 from arctic_like.scheduler import HFSchedulerConfig, WSDSchedulerConfig
 from arctic_like.tokenizer import BPETokenizerConfig, HFTokenizerConfig
+from arctic_like.trainer import DPOTrainerConfig
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "recipes.md"
 MODELS = [
@@ -50,7 +53,10 @@ MODELS = [
     HFSchedulerConfig,
     CheckpointConfig,
     LogConfig,
+    HuggingFaceCheckpointConfig,
     CallbackSpec,
+    DPOTrainerConfig,
+    DPODataConfig,
 ]
 
 

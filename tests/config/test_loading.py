@@ -177,7 +177,7 @@ def test_unknown_override_key_lists_valid_keys(tmp_path):
     with pytest.raises(
         RecipeError,
         match=r"--set optimizer\.learnrate=1: unknown key 'learnrate' in "
-        r"'optimizer'; valid keys: type, lr, weight_decay, betas, eps\.",
+        r"'optimizer'; valid keys: type, lr, weight_decay, betas, eps, implementation\.",
     ):
         load_recipe(write(tmp_path, RECIPE), ["optimizer.learnrate=1"])
 

@@ -19,15 +19,17 @@ _PER_RANK_FILES = re.compile(
 )
 
 
-def assert_ranks_agree(probe: Path, world_size: int = 2) -> None:
-    """Every rank: the right rank flags, the same logged losses, bit-identical parameters at the end."""
+def assert_ranks_agree(probe: Path, world_size: int = 2, per_node: int | None = None) -> None:
+    """Every rank: the right rank flags (``per_node`` processes on each node; default: one node), the same
+    logged losses, bit-identical parameters at the end."""
+    per_node = per_node or world_size
     ends = []
     for rank in range(world_size):
         (init,) = events(probe, "init", rank)
         assert init["rank"] == rank and init["world_size"] == world_size
-        assert init["local_rank"] == rank
+        assert init["local_rank"] == rank % per_node
         assert init["is_world_process_zero"] is (rank == 0)
-        assert init["is_local_process_zero"] is (rank == 0)
+        assert init["is_local_process_zero"] is (rank % per_node == 0)
         (end,) = events(probe, "train-end", rank)
         ends.append(end)
     assert len({end["params"] for end in ends}) == 1, f"parameters differ across ranks: {ends}"

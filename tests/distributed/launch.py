@@ -19,11 +19,24 @@ from typing import Any
 import yaml
 
 PROBE_FILE = Path(__file__).with_name("probe_trainer.py")
+FAKE_SLURM = Path(__file__).with_name("fake_slurm")
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 RUN_TIMEOUT_S = 240
 """Upper bound of one launched run: a hang fails the test instead of the suite (runs take 10-120 s)."""
+
+TORCH_EXTENSIONS_DIR = Path(sys.prefix) / "torch_extensions"
+"""Where launched runs keep DeepSpeed's compiled ops (shared-memory comm, cpu_adam): beside the virtual
+environment they were built for. torch's default (~/.cache/torch_extensions) is shared by every environment
+of the user, so two checkouts with their own environments rebuild each other's ops (1-2 min each)."""
+
+DEEPSPEED_OPS = {"deepspeed_shm_comm": "ShareMemCommBuilder", "cpu_adam": "CPUAdamBuilder"}
+"""DeepSpeed's C++ ops the runs load: its shared-memory collectives (every DeepSpeed run on CPU) and
+DeepSpeedCPUAdam (optimizer offload); each is compiled once per environment."""
+
+OPS_BUILD_TIMEOUT_S = 900
+"""Compiling both ops on a fresh, busy 2-core machine takes 2-5 minutes."""
 
 COLLECTIVE_TIMEOUT_S = 120
 """`ARCTIC_LIKE_DIST_TIMEOUT_S` for launched runs: a collective waiting on a dead rank gives up after this
@@ -81,6 +94,25 @@ def tiny_recipe(output_dir: Path, **overrides: Any) -> dict[str, Any]:
     return recipe
 
 
+def ensure_deepspeed_ops() -> None:
+    """Compile DeepSpeed's ops into ``TORCH_EXTENSIONS_DIR`` unless they are there already, so that no
+    launched run spends its time limit compiling them."""
+    root = Path(os.environ.get("TORCH_EXTENSIONS_DIR", str(TORCH_EXTENSIONS_DIR)))
+    missing = [b for name, b in DEEPSPEED_OPS.items() if not list(root.glob(f"{name}/{name}*.so"))]
+    if not missing:
+        return
+    script = (
+        "from arctic_like.optimizer.adam import ninja_on_path\n"
+        "from deepspeed.accelerator import get_accelerator\n"
+        "ninja_on_path()\n"
+        f"for name in {missing!r}:\n"
+        "    get_accelerator().create_op_builder(name).load()\n"
+    )
+    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(root)}
+    result = run([sys.executable, "-c", script], env, REPO, timeout=OPS_BUILD_TIMEOUT_S)
+    assert result.returncode == 0, f"building DeepSpeed's ops {missing} failed:\n{result.output[-4000:]}"
+
+
 def write_recipe(path: Path, recipe: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(recipe, sort_keys=False), encoding="utf-8")
@@ -103,6 +135,7 @@ def run_env(probe_dir: Path, **extra: str) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
             "ARCTIC_LIKE_DIST_TIMEOUT_S": str(COLLECTIVE_TIMEOUT_S),
             "PROBE_DIR": str(probe_dir),
+            "TORCH_EXTENSIONS_DIR": os.environ.get("TORCH_EXTENSIONS_DIR", str(TORCH_EXTENSIONS_DIR)),
         }
     )
     env.update(extra)
@@ -114,16 +147,12 @@ def single_command(recipe: Path) -> list[str]:
 
 
 def torchrun_command(recipe: Path, nproc: int = 2) -> list[str]:
+    """torchrun as docs/scaling.md shows it (``--standalone``: a rendezvous on a free local port)."""
     return [
         str(BIN / "torchrun"),
-        "--nnodes",
-        "1",
+        "--standalone",
         "--nproc-per-node",
         str(nproc),
-        "--master-addr",
-        "127.0.0.1",
-        "--master-port",
-        str(free_port()),
         "--monitor-interval",
         "0.2",
         "-m",
@@ -148,6 +177,26 @@ def deepspeed_command(recipe: Path, nproc: int = 2) -> list[str]:
         "train",
         str(recipe),
     ]
+
+
+def slurm_command(recipe: Path) -> list[str]:
+    """examples/slurm/train.sbatch as a batch job runs it (``slurm_env`` provides the job and fake Slurm)."""
+    return ["bash", str(REPO / "examples" / "slurm" / "train.sbatch"), str(recipe)]
+
+
+def slurm_env(env: dict[str, str], nodes: int = 2) -> dict[str, str]:
+    """``env`` plus a Slurm job of ``nodes`` one-process nodes on this machine: the job variables, a free
+    rendezvous port, and tests/distributed/fake_slurm's ``srun``/``scontrol`` with this environment's
+    ``torchrun`` on ``PATH``."""
+    return {
+        **env,
+        "PATH": f"{FAKE_SLURM}:{BIN}:{env.get('PATH', '')}",
+        "SLURM_NNODES": str(nodes),
+        "SLURM_JOB_NODELIST": f"node[0-{nodes - 1}]",
+        "SLURM_JOB_ID": "4242",
+        "NPROC_PER_NODE": "1",
+        "MASTER_PORT": str(free_port()),
+    }
 
 
 @dataclass

@@ -17,6 +17,7 @@ directory; written to ``writes-rank<r>.jsonl`` at the end of training.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -95,11 +96,19 @@ def _append(trainer: Any, kind: str, record: dict[str, Any]) -> None:
 
 
 def parameter_hash(model: torch.nn.Module) -> str:
-    """SHA-256 of every parameter's bytes, in order (equal on ranks whose weights are bit-identical)."""
+    """SHA-256 of every parameter's bytes, in order (equal on ranks whose weights are bit-identical); ZeRO-3
+    partitioned parameters are gathered first (a collective: every rank calls this)."""
+    partitioned = [p for p in model.parameters() if hasattr(p, "ds_id")]
+    gathered: Any = contextlib.nullcontext()
+    if partitioned:
+        import deepspeed
+
+        gathered = deepspeed.zero.GatheredParameters(partitioned)
     digest = hashlib.sha256()
-    for name, p in model.named_parameters():
-        digest.update(name.encode())
-        digest.update(p.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    with gathered:
+        for name, p in model.named_parameters():
+            digest.update(name.encode())
+            digest.update(p.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return digest.hexdigest()
 
 

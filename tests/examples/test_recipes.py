@@ -22,10 +22,21 @@ def test_there_are_recipes():
     assert {"tiny-addition.yaml", "tiny-addition-deepspeed.yaml", "tiny-reverse.yaml"} <= names
 
 
+@pytest.fixture(scope="module")
+def stand_in(tmp_path_factory):
+    """An untrained stand-in for the recipes that start from examples/fine-tuning/pretrained."""
+    make_pretrained = import_code_file(EXAMPLES / "fine-tuning" / "make_pretrained.py")
+    out = tmp_path_factory.mktemp("stand-in") / "pretrained"
+    make_pretrained.make(out, steps=0)
+    return out
+
+
 @pytest.mark.parametrize("recipe", ALL, ids=lambda p: p.name)
-def test_recipe_loads(recipe):
-    config = load_recipe(recipe)
-    assert config.type in ("causal", "sft") and config.engine in ("torch", "deepspeed")
+def test_recipe_loads(recipe, request):
+    pretrained = "../fine-tuning/pretrained" in recipe.read_text()
+    overrides = [f"model.name_or_path={request.getfixturevalue('stand_in')}"] if pretrained else []
+    config = load_recipe(recipe, overrides=overrides)
+    assert config.type in ("causal", "sft", "dpo") and config.engine in ("torch", "deepspeed")
 
 
 def _short_run(tmp_path: Path, steps: int = 6) -> list[str]:

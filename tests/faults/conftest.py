@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
+from tests.distributed.conftest import deepspeed_ops
 from tests.distributed.launch import run, run_env, single_command, tiny_recipe, write_recipe
+
+__all__ = ["deepspeed_ops"]  # a fixture, shared with tests/distributed
 
 ENGINES: dict[str, dict[str, Any]] = {
     "torch": {
@@ -20,8 +23,20 @@ ENGINES: dict[str, dict[str, Any]] = {
         "deepspeed": {"zero_optimization": {"stage": 1}},
         "checkpoint": [{"type": "deepspeed", "save_every_n_steps": 2, "auto_resume": True}],
     },
+    "deepspeed-zero3-offload": {
+        "engine": "deepspeed",
+        "deepspeed": {
+            "zero_optimization": {
+                "stage": 3,
+                "offload_optimizer": {"device": "cpu"},
+                "offload_param": {"device": "cpu"},
+            }
+        },
+        "checkpoint": [{"type": "deepspeed", "save_every_n_steps": 2, "auto_resume": True}],
+    },
 }
-"""Per engine: checkpoints every 2 optimizer steps, resumed automatically from the newest complete one."""
+"""Per engine: checkpoints every 2 optimizer steps, resumed automatically from the newest complete one. The
+ZeRO-3 case offloads the optimizer state (DeepSpeedCPUAdam) and the parameters to the CPU."""
 
 STEPS = 8
 
@@ -46,7 +61,7 @@ def fault_recipe(root: Path, engine: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory, deepspeed_ops: None) -> Callable[[str], Path]:
     """``uninterrupted(engine)``: the probe directory of a finished uninterrupted run (cached per engine)."""
     done: dict[str, Path] = {}
 

@@ -174,6 +174,28 @@ RECIPE_VALUES = [
         ),
     ),
     Case(
+        "deepspeed-contradicts-recipe",
+        r"deepspeed\.train_micro_batch_size_per_gpu is 3 but the recipe's micro_batch_size gives 4\. Fix",
+        "engine: deepspeed\ndeepspeed: {train_micro_batch_size_per_gpu: 3}",
+    ),
+    Case(
+        "offload-param-below-stage-3",
+        r"deepspeed\.zero_optimization\.offload_param \(device cpu\) needs ZeRO stage 3.*"
+        r"Fix: set deepspeed\.zero_optimization\.stage: 3",
+        "engine: deepspeed\ndeepspeed: {zero_optimization: {stage: 2, offload_param: {device: cpu}}}",
+    ),
+    Case(
+        "activation-checkpointing-without-gradient-checkpointing",
+        r"deepspeed\.activation_checkpointing is set, but model\.gradient_checkpointing is false.*Fix",
+        "engine: deepspeed\ndeepspeed: {activation_checkpointing: {partition_activations: true}}",
+    ),
+    Case(
+        "fused-adam-on-cpu",
+        r"optimizer\.implementation: fused_adam is DeepSpeed's CUDA kernel, but this run's device is cpu\. "
+        r"Fix",
+        "optimizer: {implementation: fused_adam}",
+    ),
+    Case(
         "bad-part-type",
         r"model\.type: no ModelFactory named 'nope'; available: huggingface",
         "model: {type: nope}",

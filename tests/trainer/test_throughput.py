@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from arctic_like.trainer import throughput
+from arctic_like.trainer.readback import ReadBack
 from arctic_like.trainer.throughput import Throughput, batch_size_and_tokens, flops_per_token, peak_flops
 from tests.integrations.recipe import build
 
@@ -84,7 +85,10 @@ def test_mfu_where_the_gpu_and_the_model_flops_are_known(monkeypatch, tmp_path):
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 80GB HBM3")
     monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: 3 * 2**30)
     config = types.SimpleNamespace(precision="bf16")
-    meter = Throughput(types.SimpleNamespace(device="cuda", world_size=2, model=model, config=config))
+    trainer = types.SimpleNamespace(
+        device="cuda", world_size=2, model=model, config=config, readback=ReadBack("cpu", world_size=1)
+    )
+    meter = Throughput(trainer)
     meter.count({"input_ids": torch.ones(8, 128, dtype=torch.long)})
     logs = meter.window(steps=1)
     per_token = 6 * model.num_parameters(exclude_embeddings=True)
