@@ -16,6 +16,8 @@ differently:
   (packed or truncated), so ``post-load`` callbacks see ``input_ids``/``labels`` rows as ArcticTraining's
   length filter expects; ``process(dataset)`` tokenizes one source's rows. (A ``DataSource``'s ``post-load``
   sees its raw rows, in both.)
+* ``DPOTrainer`` is our ``dpo`` trainer with the above; its data factory is our ``DPODataFactory`` (tokenized
+  pairs are ``prompt_ids``/``chosen_ids``/``rejected_ids``);
 * ``CheckpointEngine`` is a base for engines written ArcticTraining's way: ``save(model)`` writing into
   ``self.checkpoint_dir`` (``<output_dir>/global_step_<N>``) and ``load(model)``.
 
@@ -24,7 +26,6 @@ See docs/migrating.md.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import math
@@ -55,7 +56,7 @@ from arctic_like.config import (
 )
 from arctic_like.data import CausalDataFactory as _CausalDataFactory
 from arctic_like.data import DataFactory as _DataFactory
-from arctic_like.data import DataSource, HFDataSource
+from arctic_like.data import DataSource, DPODataConfig, DPODataFactory, HFDataSource
 from arctic_like.data import SFTDataFactory as _SFTDataFactory
 from arctic_like.data.base import quiet_progress
 from arctic_like.model import HFModelFactory, ModelFactory
@@ -64,6 +65,8 @@ from arctic_like.registry import register
 from arctic_like.scheduler import HFSchedulerFactory, SchedulerFactory
 from arctic_like.tokenizer import HFTokenizerFactory, TokenizerFactory
 from arctic_like.trainer import CausalTrainer as _CausalTrainer
+from arctic_like.trainer import DPOTrainer as _DPOTrainer
+from arctic_like.trainer import DPOTrainerConfig
 from arctic_like.trainer import SFTTrainer as _SFTTrainer
 from arctic_like.trainer import Trainer as _Trainer
 from arctic_like.trainer.readback import DeviceMetrics, Reading
@@ -74,6 +77,10 @@ __all__ = [
     "CausalTrainer",
     "CheckpointConfig",
     "CheckpointEngine",
+    "DPODataConfig",
+    "DPODataFactory",
+    "DPOTrainer",
+    "DPOTrainerConfig",
     "DSCheckpointEngine",
     "DataConfig",
     "DataFactory",
@@ -369,6 +376,13 @@ class CausalTrainer(_ATTrainer, _CausalTrainer):
     data_factory: type[_DataFactory] = CausalDataFactory
 
 
+class DPOTrainer(_ATTrainer, _DPOTrainer):
+    """ArcticTraining's ``DPOTrainer`` (our ``dpo`` trainer, ArcticTraining's way): pairs from our
+    ``DPODataFactory``, the reference from ``ref_model`` (or, without it, the policy's initial weights)."""
+
+    data_factory: type[_DataFactory] = DPODataFactory
+
+
 # ---- checkpoint engines ------------------------------------------------------------------------------------
 
 
@@ -408,12 +422,3 @@ class CheckpointEngine(_CheckpointEngine):
 
     def _read(self, path: Path, manifest: dict[str, Any]) -> None:
         raise NotImplementedError
-
-
-with contextlib.suppress(ImportError):  # the DPO trainer, where the post-training package is present
-    from arctic_like.trainer import DPOTrainer as _DPOTrainer
-
-    class DPOTrainer(_ATTrainer, _DPOTrainer):  # type: ignore[misc,valid-type]
-        """ArcticTraining's ``DPOTrainer`` (our ``dpo`` trainer, ArcticTraining's way)."""
-
-    __all__ += ["DPOTrainer"]

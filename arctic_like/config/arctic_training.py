@@ -179,24 +179,39 @@ def _zero_is_off(value: Any, ctx: Context) -> Any:
     return DROP if value in (0, "0", None) else value
 
 
+_DTYPES = {
+    "bf16": "bf16",
+    "bfloat16": "bf16",
+    "bfloat": "bf16",
+    "torch.bfloat16": "bf16",
+    "fp16": "fp16",
+    "float16": "fp16",
+    "half": "fp16",
+    "torch.float16": "fp16",
+    "fp32": "fp32",
+    "float32": "fp32",
+    "float": "fp32",
+    "torch.float32": "fp32",
+}
+"""ArcticTraining's ``dtype`` spellings, by the precision they name."""
+
+
 def _precision(value: Any, ctx: Context) -> Any:
-    names = {
-        "bf16": "bf16",
-        "bfloat16": "bf16",
-        "bfloat": "bf16",
-        "torch.bfloat16": "bf16",
-        "fp16": "fp16",
-        "float16": "fp16",
-        "half": "fp16",
-        "torch.float16": "fp16",
-        "fp32": "fp32",
-        "float32": "fp32",
-        "float": "fp32",
-        "torch.float32": "fp32",
-    }
-    if str(value) not in names:
+    if str(value) not in _DTYPES:
         raise ctx.refuse(f"{value!r} is not a dtype. Fix: use bf16, fp16 or fp32")
-    return names[str(value)]
+    return _DTYPES[str(value)]
+
+
+def _reference_dtype(value: Any, ctx: Context) -> Any:
+    reference = _precision(value, ctx)
+    model = ctx.raw.get("model") if isinstance(ctx.raw.get("model"), dict) else {}
+    policy = _DTYPES.get(str(model.get("dtype", "bf16")), reference)
+    if reference != policy:
+        ctx.warn(
+            f"the reference model computes in the run's precision ({policy}, from model.dtype); "
+            f"{value!r} is ignored"
+        )
+    return DROP
 
 
 def _model_type(value: Any, ctx: Context) -> Any:
@@ -225,7 +240,21 @@ def _peft(value: Any, ctx: Context) -> Any:
     if not isinstance(value, dict) or "peft_type" not in value:
         raise ctx.refuse("needs a peft_type (e.g. LORA). Fix: add peft_type: LORA")
     section = {k: v for k, v in value.items() if k != "peft_type"}
-    return {"type": str(value["peft_type"]).lower(), **section}
+    return {"type": _peft_method(str(value["peft_type"])), **section}
+
+
+def _peft_method(peft_type: str) -> str:
+    """peft's method name for ArcticTraining's ``peft_type``, which names a config class by its prefix
+    (``Lora`` for ``LoraConfig``, ``PrefixTuning``) or, as peft's ``PeftType``, ``LORA``/``PREFIX_TUNING``."""
+    try:
+        from peft.mapping import PEFT_TYPE_TO_CONFIG_MAPPING
+    except ImportError:  # model.peft then says how to install peft
+        return peft_type.lower()
+    wanted = f"{peft_type}Config".lower()
+    for method, config_class in PEFT_TYPE_TO_CONFIG_MAPPING.items():
+        if config_class.__name__.lower() == wanted:
+            return str(getattr(method, "value", method)).lower()
+    return peft_type.lower()
 
 
 def _config_overrides(value: Any, ctx: Context) -> Any:
@@ -307,6 +336,8 @@ def _sample(kind: str) -> Convert:
 
 
 def _source_kwargs(value: Any, ctx: Context) -> Any:
+    if ctx.section().get("type") != "huggingface":
+        return value  # the arguments of one of our sources (a `callable` source's function)
     if not isinstance(value, dict):
         raise ctx.refuse("must be a mapping of datasets.load_dataset arguments")
     known = {"name": "subset", "cache_dir": "cache_dir"}
@@ -544,6 +575,14 @@ def _model_rows(section: str) -> list[Row]:
             "`precision` (bf16: bf16 compute over fp32 master weights, as DeepSpeed's bf16 mode)",
             _precision,
             also_ours=True,
+        )
+        if section == "model"
+        else renamed(
+            f"{section}.dtype",
+            "",
+            "the reference computes in the run's `precision` (`model.dtype`); another value warns",
+            _reference_dtype,
+            also_ours=True,
         ),
         no_effect(f"{section}.save_name", None, "checkpoint engines name their own files"),
         Row(
@@ -560,7 +599,13 @@ def _model_rows(section: str) -> list[Row]:
             "`gradient_checkpointing` (negated)",
             _not,
         ),
-        renamed(f"{section}.peft_config", f"{section}.peft", "`peft` (`peft_type` becomes `type`)", _peft),
+        renamed(
+            f"{section}.peft_config",
+            f"{section}.peft",
+            "`peft`: `peft_type` (`LORA`, `Lora`, `PrefixTuning`, ...) becomes `type`; the other keys are "
+            "the peft config's fields",
+            _peft,
+        ),
         renamed(
             f"{section}.hf_config_kwargs",
             f"{section}.config_overrides",
@@ -593,7 +638,12 @@ def _source_rows(section: str) -> list[Row]:
         ),
         same(f"{p}.name_or_path"),
         renamed(
-            f"{p}.kwargs", "", "`name` becomes `subset`, `cache_dir` stays; others refused", _source_kwargs
+            f"{p}.kwargs",
+            f"{p}.kwargs",
+            "of a Hugging Face source: `name` becomes `subset`, `cache_dir` stays, others are refused (a "
+            "`callable` source's `kwargs` are ours)",
+            _source_kwargs,
+            also_ours=True,
         ),
         renamed(f"{p}.split_mapping", f"{p}.split", "the split of this role", _split_mapping),
         same(f"{p}.role_mapping"),
@@ -770,9 +820,11 @@ ROWS: tuple[Row, ...] = (
     refused("data.fuse_positions_prob", 0.0, "position fusing is not available", "remove it"),
     refused("data.repeat_to_pack_max_length", False, "not available", "remove it"),
     refused("data.ignore_empty_think", False, "not available", "remove it"),
-    same("data.max_prompt_length", "same (the DPO data)"),
-    refused(
-        "data.dpo_prompt_truncation_mode", "keep_end", "a long prompt keeps its end (as TRL)", "remove it"
+    same("data.max_prompt_length", "same (the DPO data; unset, no limit: see the defaults kept)"),
+    renamed(
+        "data.dpo_prompt_truncation_mode",
+        "data.prompt_truncation",
+        "`prompt_truncation`: `keep_start` or `keep_end` of a prompt over `max_prompt_length`",
     ),
     # LoggerConfig
     renamed("logger.output_dir", "log.dir", "`log.dir` (log files `rank_<N>.log`; `/dev/null`: none)"),
@@ -880,6 +932,11 @@ def _sft_drops_long(recipe: dict[str, Any], ctx: Context) -> Any:
     return "drop" if (data.get("type") or recipe.get("type")) == "sft" else DROP
 
 
+def _dpo_keeps_prompt_start(recipe: dict[str, Any], ctx: Context) -> Any:
+    data = recipe.get("data") if isinstance(recipe.get("data"), dict) else {}
+    return "keep_start" if (data.get("type") or recipe.get("type")) == "dpo" else DROP
+
+
 def _when_adam(value: Any) -> Callable[[dict[str, Any], Context], Any]:
     def compute(recipe: dict[str, Any], ctx: Context) -> Any:
         optimizer = recipe.get("optimizer") if isinstance(recipe.get("optimizer"), dict) else {}
@@ -946,6 +1003,13 @@ DEFAULTS: tuple[Default, ...] = (
         "`truncate`",
         "SFT examples longer than max_length",
         compute=_sft_drops_long,
+    ),
+    Default(
+        "data.prompt_truncation",
+        "`keep_start` (`dpo_prompt_truncation_mode`)",
+        "`keep_end`",
+        "DPO data: the start of a prompt longer than max_prompt_length is kept",
+        compute=_dpo_keeps_prompt_start,
     ),
     Default(
         "deepspeed.zero_optimization",

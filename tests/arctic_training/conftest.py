@@ -18,5 +18,5 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tiny.save_chat(root / "chat")
     tiny.save_messages(root / "messages")
     tiny.save_text(root / "text")
-    tiny.save_pairs(root / "pairs")
+    tiny.save_chat_pairs(root / "chat_pairs")
     return root

@@ -21,7 +21,7 @@ def test_the_table_has_one_row_per_arctic_training_key():
     patterns = [row.at for row in ROWS]
     assert len(patterns) == len(set(patterns))
     assert set(patterns) == all_keys()
-    assert coverage() == {"same": 44, "mapped": 67, "no effect": 9, "refused": 31, "fallback": 6}
+    assert coverage() == {"same": 44, "mapped": 68, "no effect": 9, "refused": 30, "fallback": 6}
 
 
 def test_a_recipe_is_arctic_trainings_by_its_keys_or_its_style():
@@ -123,8 +123,8 @@ def test_arctic_training_defaults_fill_only_what_the_recipe_leaves_out(tmp_path)
     notes = "\n".join(result.notes)
     assert "default type = 'sft': ArcticTraining's default" in notes
     assert (
-        len([n for n in result.notes if n.startswith("default ")]) == len(DEFAULTS) - 1
-    )  # no deepspeed stage
+        len([n for n in result.notes if n.startswith("default ")]) == len(DEFAULTS) - 2
+    )  # no deepspeed stage, no DPO prompt truncation
 
 
 def test_max_length_defaults_to_the_models_position_embeddings(pretrained):
@@ -174,6 +174,16 @@ def test_two_keys_setting_one_value_differently_is_an_error(tmp_path):
         ({"scheduler": {"learning_rate": 1e-3}}, r"scheduler\.learning_rate: is not a scheduler setting"),
         ({"local_rank": 0}, r"local_rank: 0 is not supported: set by the launcher"),
         ({"model": {"dtype": "int8"}}, r"model\.dtype: 'int8' is not a dtype\. Fix: use bf16, fp16 or fp32"),
+        ({"ref_model": {"dtype": "int8"}}, r"ref_model\.dtype: 'int8' is not a dtype\. Fix: use bf16"),
+        (
+            {"ignore_label_index": -1},
+            r"ignore_label_index: -1 is not supported: labels are ignored with -100",
+        ),
+        (
+            {"reference_model_deepspeed": {"zero_optimization": {"stage": 3}}},
+            r"reference_model_deepspeed: .* is not supported: the reference model follows the run's engine",
+        ),
+        ({"model": {"peft_config": {"r": 4}}}, r"model\.peft_config: needs a peft_type \(e\.g\. LORA\)"),
         ({"data": {"sources": [{"type": "snowflake", "sql": "select 1"}]}}, r"Snowflake sources need"),
         (
             {"data": {"sources": [{"name_or_path": "x", "process": False}]}},
@@ -200,6 +210,11 @@ def test_refused_keys_say_why_and_how(raw, message):
         ({"arctic_moe": "auto"}, "ArcticMoE is not available"),
         ({"eval_log_iter_interval": 5}, "has no effect in arctic_like (every evaluation is logged)"),
         ({"data": {"div_length": 64}}, "has no effect in arctic_like (a batch is padded to its longest row"),
+        (
+            {"model": {"dtype": "bf16"}, "ref_model": {"dtype": "fp32"}},
+            "ref_model.dtype: the reference model computes in the run's precision (bf16, from model.dtype); "
+            "'fp32' is ignored",
+        ),
     ],
 )
 def test_fallbacks_and_ignored_values_warn(raw, warning, caplog):
@@ -210,7 +225,14 @@ def test_fallbacks_and_ignored_values_warn(raw, warning, caplog):
 
 def test_defaults_of_arctic_training_are_silent(caplog):
     with caplog.at_level(logging.WARNING, logger="arctic_like.config"):
-        tr({"style": "arctic_training", "eval_log_iter_interval": 1, "data": {"div_length": 256}})
+        tr(
+            {
+                "style": "arctic_training",
+                "eval_log_iter_interval": 1,
+                "data": {"div_length": 256},
+                "ref_model": {"dtype": "bf16"},
+            }
+        )
     assert not caplog.text
 
 
@@ -324,13 +346,36 @@ def test_peft_config_and_the_reference_model():
         {
             "type": "dpo",
             "beta": 0.2,
+            "label_smoothing": 0.1,
+            "ignore_label_index": -100,
+            "reference_model_deepspeed": {},
             "model": {"peft_config": {"peft_type": "LORA", "r": 4, "lora_alpha": 8}},
-            "ref_model": {"name_or_path": "ref", "type": "liger", "disable_activation_checkpoint": True},
+            "ref_model": {
+                "name_or_path": "ref",
+                "type": "liger",
+                "dtype": "bf16",
+                "disable_activation_checkpoint": True,
+            },
+            "data": {"max_prompt_length": 12, "dpo_prompt_truncation_mode": "keep_end"},
         }
     )
     assert out["model"]["peft"] == {"type": "lora", "r": 4, "lora_alpha": 8}
     assert out["ref_model"] == {"name_or_path": "ref", "type": "huggingface", "gradient_checkpointing": False}
-    assert out["beta"] == 0.2
+    assert (out["beta"], out["label_smoothing"]) == (0.2, 0.1)
+    assert "ignore_label_index" not in out and "reference_model_deepspeed" not in out
+    assert (out["data"]["max_prompt_length"], out["data"]["prompt_truncation"]) == (12, "keep_end")
+    assert tr({"type": "dpo", "train_iters": 1})["data"]["prompt_truncation"] == "keep_start"  # its default
+
+
+@pytest.mark.parametrize(
+    ("peft_type", "method"),
+    [("LORA", "lora"), ("Lora", "lora"), ("PrefixTuning", "prefix_tuning"), ("IA3", "ia3"), ("LoHa", "loha")],
+)
+def test_peft_type_names_a_peft_config_class_or_a_peft_type(peft_type, method):
+    """ArcticTraining builds ``getattr(peft, f"{peft_type}Config")``: a class prefix; peft's ``PeftType``
+    names are accepted too. The section is then checked against the peft config class when it is loaded."""
+    model = tr({"style": "arctic_training", "model": {"peft_config": {"peft_type": peft_type}}})["model"]
+    assert model["peft"] == {"type": method}
 
 
 def test_overrides_of_arctic_training_keys_replace_the_recipes(tmp_path, pretrained):

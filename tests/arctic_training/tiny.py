@@ -1,6 +1,6 @@
 """A tiny "pretrained" model and data sets on disk, as an ArcticTraining recipe names them: a 1-layer Llama of
 width 16 saved with ``save_pretrained`` next to a character-level tokenizer with a chat template, and chat,
-text and preference rows saved with ``save_to_disk``."""
+text and preference rows (chat pairs in ArcticTraining's DPO shape) saved with ``save_to_disk``."""
 
 from __future__ import annotations
 
@@ -79,7 +79,16 @@ def save_text(path: Path) -> Path:
     return path
 
 
-def save_pairs(path: Path) -> Path:
-    rows = [{"prompt": q, "chosen": f" {a}", "rejected": f" {a}0"} for q, a in QUESTIONS]
+def save_chat_pairs(path: Path) -> Path:
+    """Preference rows as ArcticTraining's DPO data factory reads them: ``prompt`` turns, then one assistant
+    turn each for ``chosen`` and ``rejected``."""
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": q}],
+            "chosen": [{"role": "assistant", "content": a}],
+            "rejected": [{"role": "assistant", "content": f"{a}0"}],
+        }
+        for q, a in QUESTIONS
+    ]
     datasets.Dataset.from_list(rows).save_to_disk(str(path))
     return path
