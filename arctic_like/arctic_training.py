@@ -60,7 +60,7 @@ from arctic_like.data import DataSource, DPODataConfig, DPODataFactory, HFDataSo
 from arctic_like.data import SFTDataFactory as _SFTDataFactory
 from arctic_like.data.base import quiet_progress
 from arctic_like.model import HFModelFactory, ModelFactory
-from arctic_like.optimizer import OptimizerFactory
+from arctic_like.optimizer import AdamWOptimizerFactory, CPUAdamOptimizerFactory, OptimizerFactory
 from arctic_like.registry import register
 from arctic_like.scheduler import HFSchedulerFactory, SchedulerFactory
 from arctic_like.tokenizer import HFTokenizerFactory, TokenizerFactory
@@ -72,6 +72,7 @@ from arctic_like.trainer import Trainer as _Trainer
 from arctic_like.trainer.readback import DeviceMetrics, Reading
 
 __all__ = [
+    "CPUAdamOptimizerFactory",
     "CallbackMixin",
     "CausalDataFactory",
     "CausalTrainer",
@@ -86,6 +87,7 @@ __all__ = [
     "DataFactory",
     "DataSource",
     "EngineModel",
+    "FusedAdamOptimizerFactory",
     "HFCheckpointEngine",
     "HFDataSource",
     "HFModelFactory",
@@ -114,6 +116,9 @@ logger = logging.getLogger("arctic_like")
 """ArcticTraining's ``logger`` (``logger.info(...)``, ``logger.warning(...)``): the ``arctic_like`` logger."""
 
 LoggerConfig = LogConfig
+FusedAdamOptimizerFactory = AdamWOptimizerFactory
+"""ArcticTraining's default optimizer factory: AdamW, run by DeepSpeed's FusedAdam on GPUs under DeepSpeed
+(and by torch's AdamW, the same update, elsewhere)."""
 DSCheckpointEngine = DeepSpeedCheckpointEngine
 HFCheckpointEngine = HuggingFaceCheckpointEngine
 

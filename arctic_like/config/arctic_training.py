@@ -416,12 +416,9 @@ def _wandb_enable(value: Any, ctx: Context) -> Any:
 
 def _optimizer_type(value: Any, ctx: Context) -> Any:
     base = str(value).removesuffix("_moe")
-    if base == "fused_adam":
+    if base == "fused_adam":  # adamw's implementation `auto` is FusedAdam where it can run (GPUs, DeepSpeed)
         return "adamw"
-    if base == "cpu_adam":
-        ctx.warn("DeepSpeedCPUAdam is DeepSpeed's; torch's AdamW computes the same update here")
-        return "adamw"
-    return value
+    return base if base == "cpu_adam" else value
 
 
 def _scheduler_type(value: Any, ctx: Context) -> Any:
@@ -850,7 +847,9 @@ ROWS: tuple[Row, ...] = (
     # OptimizerConfig
     same(
         "optimizer.type",
-        "`fused_adam`/`cpu_adam` (and `_moe`) become `adamw` (the same update)",
+        "`fused_adam` (and `_moe`) becomes `adamw`, which runs DeepSpeed's FusedAdam on GPUs under "
+        "DeepSpeed and torch's AdamW (the same update) elsewhere; `cpu_adam` (and `_moe`) is "
+        "DeepSpeedCPUAdam",
         _optimizer_type,
     ),
     same("optimizer.weight_decay"),
@@ -940,7 +939,7 @@ def _dpo_keeps_prompt_start(recipe: dict[str, Any], ctx: Context) -> Any:
 def _when_adam(value: Any) -> Callable[[dict[str, Any], Context], Any]:
     def compute(recipe: dict[str, Any], ctx: Context) -> Any:
         optimizer = recipe.get("optimizer") if isinstance(recipe.get("optimizer"), dict) else {}
-        return value if optimizer.get("type") in (None, "adamw") else DROP
+        return value if optimizer.get("type") in (None, "adamw", "fused_adam", "cpu_adam") else DROP
 
     return compute
 

@@ -80,6 +80,11 @@ class OptimizerConfig(PartConfig):
     lr: HumanFloat = Field(default=1e-3, gt=0)
     weight_decay: HumanFloat = Field(default=0.0, ge=0)
 
+    @property
+    def learning_rate(self) -> float:
+        """``lr`` by ArcticTraining's name (its factories read ``optimizer_config.learning_rate``)."""
+        return float(self.lr)
+
 
 class SchedulerConfig(PartConfig):
     """Base config of a :class:`~arctic_like.scheduler.SchedulerFactory`.

@@ -33,6 +33,9 @@ def test_a_recipe_is_arctic_trainings_by_its_keys_or_its_style():
     assert is_arctic_training({"type": "sft", "optimizer": {"lr": 1e-3}, "model": {"dtype": "bf16"}}) is None
     assert is_arctic_training({"style": "arctic_training"}) == "style: arctic_training"
     assert is_arctic_training({"style": "arctic_like", "train_iters": 5}) is None
+    ours = {"type": "callable", "function": "m:rows", "kwargs": {"count": 8}}  # a source's kwargs of ours
+    assert is_arctic_training({"data": {"sources": [ours]}}) is None
+    assert tr({"style": "arctic_training", "data": {"sources": [ours]}})["data"]["sources"] == [ours]
 
 
 def test_an_arctic_like_recipe_passes_through_without_style():
@@ -94,6 +97,8 @@ def test_renames_and_conversions():
         "max_length": 8192,
     }
     assert out["log"] == {"level": "DEBUG", "dir": "/dev/null", "print_ranks": "*"}
+    cpu_adam = tr({"style": "arctic_training", "optimizer": {"type": "cpu_adam_moe"}})["optimizer"]
+    assert cpu_adam == {"type": "cpu_adam", "lr": 5e-4, "weight_decay": 0.1}  # DeepSpeedCPUAdam, as there
 
 
 def test_arctic_training_defaults_fill_only_what_the_recipe_leaves_out(tmp_path):

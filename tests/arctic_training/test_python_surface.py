@@ -1,7 +1,7 @@
 """Code written for ArcticTraining runs with only its import line changed: a custom trainer with `loss` and
 `step` overrides (`self.model(**batch)`, `self.model.backward`, `self.model.step()`, `self.global_step`),
-factories declared by type hints, ArcticTraining's callback signatures, and a `post-load` filter on tokenized
-rows."""
+factories declared by type hints, ArcticTraining's callback signatures (`save(model)`,
+`create_optimizer(model, optimizer_config)`), and a `post-load` filter on tokenized rows."""
 
 from __future__ import annotations
 
@@ -19,7 +19,14 @@ from arctic_like import registry
 from arctic_like.config import build_trainer, load_recipe
 
 ARCTIC_TRAINING_CODE = """
-from arctic_training import HFModelFactory, SFTDataFactory, SFTTrainer, HFCheckpointEngine, logger
+from arctic_training import (
+    FusedAdamOptimizerFactory,
+    HFCheckpointEngine,
+    HFModelFactory,
+    SFTDataFactory,
+    SFTTrainer,
+    logger,
+)
 
 EVENTS = []
 
@@ -43,6 +50,14 @@ class TinyModelFactory(HFModelFactory):
         return model
 
 
+class TinyOptimizerFactory(FusedAdamOptimizerFactory):
+    name = "tiny_optimizer"
+
+    def pre_create_optimizer_callback(self, model, optimizer_config):
+        EVENTS.append(("pre-create-optimizer", type(model).__name__, optimizer_config.learning_rate))
+        return model, optimizer_config
+
+
 def before_save(self, model):
     EVENTS.append(("pre-save", self.trainer.global_step, type(model.module).__name__))
     return model
@@ -61,6 +76,7 @@ class TinyTrainer(SFTTrainer):
     name = "tiny_trainer"
     data_factory: TinyDataFactory
     model_factory: TinyModelFactory
+    optimizer_factory: TinyOptimizerFactory
     checkpoint_engine: TinyCheckpointEngine
     callbacks = [("post-step", after_step)]
 
@@ -130,6 +146,7 @@ def test_arctic_training_code_runs_with_its_import_changed(at_code, pretrained, 
     assert events == [
         ("post-load", 16, ["attention_mask", "input_ids"]),
         ("post-create-model", "LlamaForCausalLM"),
+        ("pre-create-optimizer", "LlamaForCausalLM", 1e-2),
         ("post-step", 0, 1, False),
         ("post-step", 1, 2, True),
         ("post-step", 1, 3, False),
