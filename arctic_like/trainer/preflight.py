@@ -95,4 +95,3 @@ def _check_engine(config: TrainerConfig) -> None:
         build_deepspeed_config(config, launched_world_size())
     except ValueError as error:
         raise RecipeError(str(error), path="deepspeed") from None
-
