@@ -13,6 +13,7 @@ Requires the ``peft`` extra (``pip install arctic-like[peft]``); it is imported 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import hashlib
@@ -223,10 +224,26 @@ def base_fingerprint(model: torch.nn.Module) -> str:
         for name, param in model.named_parameters():
             if param.requires_grad:
                 continue
-            data = param.detach().double()
-            stats = torch.stack([data.sum(), data.abs().sum()]).tolist() if data.numel() else []
+            with whole_parameter(param):
+                data = param.detach().double()
+                stats = torch.stack([data.sum(), data.abs().sum()]).tolist() if data.numel() else []
             digest.update(f"{name}:{tuple(data.shape)}:{[f'{s:.10e}' for s in stats]}".encode())
     return digest.hexdigest()
+
+
+def is_partitioned(model: torch.nn.Module) -> bool:
+    """Built under DeepSpeed ZeRO-3's ``zero.Init``: each parameter holds only this process's shard."""
+    return any(hasattr(param, "ds_id") for param in model.parameters())
+
+
+def whole_parameter(param: torch.nn.Parameter) -> contextlib.AbstractContextManager[Any]:
+    """The full tensor of a ZeRO-3 partitioned ``param`` while inside (gathered from every process, which must
+    all enter); ``param`` itself otherwise."""
+    if not hasattr(param, "ds_id"):
+        return contextlib.nullcontext()
+    import deepspeed
+
+    return deepspeed.zero.GatheredParameters([param])
 
 
 def merged_model(model: torch.nn.Module, state: dict[str, torch.Tensor] | None = None) -> torch.nn.Module:

@@ -40,7 +40,7 @@ from arctic_like.data import DataFactory
 from arctic_like.data.base import quiet_progress
 from arctic_like.data.dpo import DPODataFactory
 from arctic_like.data.preference import IGNORE_INDEX, REFERENCE_COLUMNS, PairCollator
-from arctic_like.model.peft import base_fingerprint, is_peft_model
+from arctic_like.model.peft import base_fingerprint, is_partitioned, is_peft_model
 from arctic_like.trainer.trainer import Trainer
 
 __all__ = ["DPO_METRICS", "DPOTrainer", "DPOTrainerConfig", "sequence_logps"]
@@ -119,6 +119,9 @@ def _keep_initial_policy(factory: Any, model: torch.nn.Module) -> torch.nn.Modul
     trainer = factory.trainer
     if is_peft_model(model):
         trainer._reference_fingerprint = base_fingerprint(model)
+    elif is_partitioned(model):  # a ZeRO-3 partitioned module cannot be copied: keep this process's shards
+        trainer._initial_shards = [param.ds_tensor.detach().clone() for param in model.parameters()]
+        trainer._initial_buffers = [buffer.detach().clone() for buffer in model.buffers()]
     else:
         trainer._initial_policy = copy.deepcopy(model)
     return model
@@ -133,6 +136,8 @@ class DPOTrainer(Trainer):
 
     def __init__(self, config: DPOTrainerConfig) -> None:
         self._initial_policy: torch.nn.Module | None = None
+        self._initial_shards: list[torch.Tensor] | None = None
+        self._initial_buffers: list[torch.Tensor] = []
         super().__init__(config)
         self._metric_sums = {m: torch.zeros(len(DPO_METRICS), device=self.device) for m in ("train", "eval")}
         self._metric_counts = {"train": 0, "eval": 0}
@@ -164,6 +169,8 @@ class DPOTrainer(Trainer):
             return None, "the policy with its adapters disabled"
         else:
             model, self._initial_policy = self._initial_policy, None
+            if model is None and self._initial_shards is not None:
+                model = self._rebuild_partitioned_initial_policy()
             if model is None:
                 raise RuntimeError("the policy's model factory returned no model to copy as the reference")
             mode = "a frozen copy of the initial policy"
@@ -172,6 +179,21 @@ class DPOTrainer(Trainer):
         model.requires_grad_(False)
         self._reference_fingerprint = base_fingerprint(model)
         return self.engine.prepare_frozen(model), mode
+
+    def _rebuild_partitioned_initial_policy(self) -> torch.nn.Module:
+        """Under ZeRO-3 the reference is a second partitioned model from the policy's model factory, given the
+        initial policy's shards (the same partitioning, so each process copies only its own)."""
+        factory = resolve_factory(type(self), "model", self.config.model.type)(self, self.config.model)
+        with type(self.engine).model_init_context(self.config):
+            model = factory()
+        shards, self._initial_shards = self._initial_shards or [], None
+        with torch.no_grad():
+            for param, shard in zip(model.parameters(), shards, strict=True):
+                param.ds_tensor.copy_(shard)
+            for buffer, saved in zip(model.buffers(), self._initial_buffers, strict=True):
+                buffer.copy_(saved)
+        self._initial_buffers = []
+        return model
 
     def _model_inputs(self, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
         return {
