@@ -10,6 +10,7 @@ import torch
 
 from arctic_like.callbacks.base import Callback
 from arctic_like.callbacks.loggers import JsonLogger, TensorBoardLogger
+from arctic_like.data.tokenize import tokenizer_framing
 
 logger = logging.getLogger("arctic_like.callbacks.text_samples")
 
@@ -41,22 +42,22 @@ class TextSamples(Callback):
 
     @torch.no_grad()
     def generate(self, model: Any, tokenizer: Any) -> list[str]:
-        """The completion (prompt excluded) of every prompt."""
+        """The completion (prompt excluded) of every prompt, framed as training framed a text (a BOS token the
+        tokenizer adds comes first; an EOS it would append does not, so the model continues the prompt)."""
         was_training = model.training
         model.eval()
         device = next(model.parameters()).device
         config = dict(self.generation_config)
         if tokenizer.pad_token_id is not None:
             config.setdefault("pad_token_id", tokenizer.pad_token_id)
+        prefix = list(tokenizer_framing(tokenizer).prefix)  # e.g. <s>: what training put before each text
         outputs = []
         try:
             for prompt in self.prompts:
-                enc = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
-                enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
-                out = model.generate(**enc, **config)
-                outputs.append(
-                    tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
-                )
+                ids = prefix + list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+                input_ids = torch.tensor([ids], device=device)
+                out = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **config)
+                outputs.append(tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True))
         finally:
             model.train(was_training)
         return outputs

@@ -76,6 +76,34 @@ def test_text_samples_generate_and_log(make_trainer, tmp_path):
     assert trainer.model.training
 
 
+def test_text_samples_frame_prompts_as_training_did(make_trainer):
+    """A tokenizer that adds <s> (the char tokenizer does) sees it before the prompt, and no EOS after it."""
+    trainer = make_trainer(max_steps=1)
+    tokenizer = trainer.tokenizer
+    seen = []
+
+    class Recording(torch.nn.Module):
+        training = False
+
+        def parameters(self):
+            return iter([torch.zeros(1)])
+
+        def eval(self):
+            return self
+
+        def train(self, mode=True):
+            return self
+
+        def generate(self, input_ids, attention_mask, **config):
+            seen.append(input_ids[0].tolist())
+            return torch.cat([input_ids, input_ids[:, -1:]], dim=1)
+
+    completions = TextSamples(["1+2="]).generate(Recording(), tokenizer)
+    plain = tokenizer("1+2=", add_special_tokens=False)["input_ids"]
+    assert seen == [[tokenizer.bos_token_id, *plain]]
+    assert completions == [tokenizer.decode(plain[-1:])]
+
+
 def test_text_samples_needs_prompts():
     import pytest
 
