@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from arctic_like import interrupts
+from arctic_like.launch import Launch, LaunchError, launcher_command, run_launcher
 
 logger = logging.getLogger("arctic_like.cli")
 
@@ -122,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="KEY.PATH=VALUE",
             help="override a recipe value (repeatable), e.g. --set optimizer.lr=1e-3",
         )
+        p.add_argument(
+            "--explain",
+            action="store_true",
+            help="print how an ArcticTraining recipe was translated: one line per key mapped and default set",
+        )
         _global_flags(p, defaults=False)
         p.set_defaults(func=func)
         return p
@@ -133,6 +139,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="check everything and print the plan (parts, parameters, steps, schedule); train nothing, "
         "write nothing",
     )
+    launch = train.add_argument_group(
+        "launch",
+        "start the processes of a distributed run (torchrun, or DeepSpeed's launcher for "
+        "engine: deepspeed or a hostfile); see docs/scaling.md",
+    )
+    launch.add_argument("--num-gpus", type=int, metavar="N", help="N processes on this machine, one per GPU")
+    launch.add_argument("--num-procs", type=int, metavar="N", help="N processes on the CPU (gloo)")
+    launch.add_argument("--num-nodes", type=int, metavar="M", help="machines in the run")
+    launch.add_argument("--node-rank", type=int, metavar="R", help="this machine's rank (without a hostfile)")
+    launch.add_argument(
+        "--hostfile", type=Path, metavar="PATH", help="DeepSpeed hostfile: `host slots=N` lines"
+    )
+    launch.add_argument("--master-addr", metavar="HOST", help="address of the first machine")
+    launch.add_argument("--master-port", type=int, metavar="PORT", help="port on the first machine")
     recipe_command(
         "process-data", "build (and cache) the recipe's data sets and report their sizes", cmd_process_data
     )
@@ -335,9 +355,14 @@ def _setup_logging(level: str) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
+    """The recipe; with ``--explain``, how it was translated from ArcticTraining's schema is printed first."""
     from arctic_like.config import load_recipe
 
-    return load_recipe(args.recipe, args.overrides)
+    notes: list[str] = []
+    config = load_recipe(args.recipe, args.overrides, notes=notes)
+    if args.explain:
+        print("\n".join(notes) if notes else f"{args.recipe}: an arctic_like recipe, nothing translated")
+    return config
 
 
 def _build(args: argparse.Namespace, config: Any) -> Any:
@@ -368,7 +393,13 @@ def _latest(trainer: Any) -> Path | None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """`arctic-like train RECIPE`: build the trainer and train (or, with `--dry-run`, print the plan)."""
+    """`arctic-like train RECIPE`: build the trainer and train (or, with `--dry-run`, print the plan); with
+    `--num-gpus`/`--num-procs`/`--num-nodes`/`--hostfile`, start the launcher that runs it in each process."""
+    from arctic_like.context import call_with_optional
+
+    launch = Launch.from_args(args)
+    if launch is not None:
+        return _launch(args, launch)
     trainer = args.trainer = _build(args, _load(args))
     if args.dry_run:
         from arctic_like.plan import describe_plan
@@ -384,8 +415,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     saved = []
     for engine in engines:
         latest = engine.latest()
-        if latest is None or latest.name != f"checkpoint-{step}":
-            latest = engine.save()
+        if latest is None or latest != engine.path_for(step):
+            latest = call_with_optional(engine.save, model=trainer.model)
         saved.append(latest)
     name = signal.Signals(trainer.stop_signal).name
     if saved:
@@ -404,6 +435,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     print(f"{_rank_prefix()}arctic-like: {message}", file=sys.stderr, flush=True)
     return 128 + int(trainer.stop_signal)
+
+
+def _launch(args: argparse.Namespace, launch: Launch) -> int:
+    """Check the recipe here (one clear error instead of one per process), then run it under the launcher
+    its engine needs; returns the launcher's exit status."""
+    config = _load(args)
+    device = "cpu" if launch.num_procs is not None else ("cuda" if launch.num_gpus is not None else None)
+    child = ["train", str(args.recipe), "--log-level", args.log_level]
+    for override in [*args.overrides, *([f"device={device}"] if device else [])]:
+        child += ["--set", override]
+    child += [flag for flag, on in (("--dry-run", args.dry_run), ("--traceback", args.traceback)) if on]
+    try:
+        command = launcher_command(launch, config.engine, child)
+    except LaunchError as error:
+        raise UsageError(str(error)) from None
+    logger.info("launching: %s", " ".join(command))
+    return run_launcher(command)
 
 
 # ---------------------------------------------------------------------------------------------- process-data

@@ -21,7 +21,7 @@ def delete_atomically(path: Path) -> None:
 
 
 class BestCheckpoint(Callback):
-    """After each save, keep the ``keep`` best ``checkpoint-<step>`` directories by ``metric``.
+    """After each save, keep the ``keep`` best checkpoint directories (``checkpoint-<step>``) by ``metric``.
 
     Checkpoints are looked for in ``checkpoint_dir``, else in each checkpoint engine's directory, else in
     the output directory. A checkpoint is ranked by the metric of the evaluation at the same step; unranked
@@ -64,8 +64,7 @@ class BestCheckpoint(Callback):
         self._pending[state.global_step] = float(metrics[key])
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        name = f"checkpoint-{state.global_step}"
-        candidates = [root / name for root in self._roots(args)]
+        candidates = self._candidates(args, state.global_step)
         path = next((p for p in candidates if p.is_dir()), None)
         if path is None:
             logger.warning("BestCheckpoint: none of %s exists after the save; not tracked", candidates)
@@ -99,13 +98,14 @@ class BestCheckpoint(Callback):
     def _trainer_tracks_best(self) -> bool:
         return getattr(getattr(self.trainer, "config", None), "metric_for_best_model", None) is not None
 
-    def _roots(self, args: Any) -> list[Path]:
-        """Where checkpoints go: ``checkpoint_dir``, else each checkpoint engine's, else output_dir."""
-        if self.checkpoint_dir is not None:
-            return [self.checkpoint_dir]
+    def _candidates(self, args: Any, step: int) -> list[Path]:
+        """Where the checkpoint of ``step`` may be: each engine's folder for it, else ``checkpoint-<step>``
+        under ``checkpoint_dir`` or the output directory."""
         engines = getattr(self.trainer, "checkpoint_engines", None) or []
-        roots = [Path(e.output_dir) for e in engines if getattr(e, "output_dir", None) is not None]
-        return [*roots, self.output_dir(args)]
+        if self.checkpoint_dir is None and engines:
+            return [engine.path_for(step) for engine in engines]
+        root = self.checkpoint_dir if self.checkpoint_dir is not None else self.output_dir(args)
+        return [root / f"checkpoint-{step}"]
 
     @property
     def best(self) -> list[str]:

@@ -3,9 +3,10 @@
 Subclasses implement two protected methods: `_write(tmp_dir)` (write this engine's files into a fresh
 temporary directory; called on every rank) and `_read(path, manifest)` (restore a verified checkpoint into the
 trainer). The base class owns everything that must be the same for all engines: the `checkpoint-<step>`
-layout, the temporary-directory-then-rename protocol, the manifest, the `latest` pointer, `save_total_limit`,
-finding the newest complete checkpoint and refusing broken ones with a `CheckpointError` (`auto_resume` falls
-back past corrupted ones), and reporting a full disk during a save as a `CheckpointWriteError`.
+layout (`dir_prefix` names it: `global_step_<step>` as ArcticTraining's), the temporary-directory-then-rename
+protocol, the manifest, the `latest` pointer, `save_total_limit`, finding the newest complete checkpoint and
+refusing broken ones with a `CheckpointError` (`auto_resume` falls back past corrupted ones), and reporting a
+full disk during a save as a `CheckpointWriteError`.
 """
 
 from __future__ import annotations
@@ -35,17 +36,16 @@ from arctic_like.checkpoint.config import CheckpointEngineConfig
 from arctic_like.checkpoint.errors import CheckpointError, CheckpointWriteError, CorruptCheckpointError
 from arctic_like.checkpoint.manifest import MANIFEST_NAME, build_manifest, read_manifest, verify
 from arctic_like.checkpoint.state import barrier, broadcast_object, unwrap_model
+from arctic_like.context import TrainerContext, call_with_optional
 from arctic_like.registry import Registrable
 
 logger = logging.getLogger("arctic_like.checkpoint")
 
-CHECKPOINT_PREFIX = "checkpoint-"
 TMP_PREFIX = ".tmp-"
 LATEST_NAME = "latest"
-_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 
 
-class CheckpointEngine(Registrable, CallbackMixin):
+class CheckpointEngine(TrainerContext, Registrable, CallbackMixin):
     """Saves and restores a trainer's run under `config.output_dir` as `checkpoint-<global_step>/`.
 
     Events: `save` (returns the checkpoint path) and `load` (takes the path). Built as
@@ -70,12 +70,14 @@ class CheckpointEngine(Registrable, CallbackMixin):
         return Path(self.trainer.config.output_dir) / self.default_subdir
 
     @property
-    def global_rank(self) -> int:
-        return int(getattr(self.trainer, "global_rank", 0) or 0)
+    def epoch_finished(self) -> bool:
+        """Whether the trainer's current epoch is over (ArcticTraining's name)."""
+        return bool(getattr(self.trainer, "epoch_finished", False))
 
     @property
-    def world_size(self) -> int:
-        return int(getattr(self.trainer, "world_size", 1) or 1)
+    def training_finished(self) -> bool:
+        """Whether the trainer's training loop is over (ArcticTraining's name)."""
+        return bool(getattr(self.trainer, "training_finished", False))
 
     @property
     def is_rank_zero(self) -> bool:
@@ -85,6 +87,14 @@ class CheckpointEngine(Registrable, CallbackMixin):
     def step(self) -> int:
         """The trainer's current optimizer step (the number in `checkpoint-<step>`)."""
         return int(self.trainer.state.global_step)
+
+    def path_for(self, step: int) -> Path:
+        """The folder of this engine's checkpoint of ``step``: ``<output_dir>/<dir_prefix><step>``."""
+        return self.output_dir / f"{self.config.dir_prefix}{step}"
+
+    @property
+    def _name_re(self) -> re.Pattern[str]:
+        return re.compile(rf"^{re.escape(self.config.dir_prefix)}(\d+)$")
 
     # ------------------------------------------------------------------ when
     def should_save(self, *, end_of_epoch: bool = False, end_of_training: bool = False) -> bool:
@@ -118,7 +128,7 @@ class CheckpointEngine(Registrable, CallbackMixin):
         if not self.output_dir.is_dir():
             return []
         for p in self.output_dir.iterdir():
-            m = _CHECKPOINT_RE.match(p.name)
+            m = self._name_re.match(p.name)
             if not m or not p.is_dir():
                 continue
             manifest = read_manifest(p)
@@ -138,7 +148,7 @@ class CheckpointEngine(Registrable, CallbackMixin):
             state, "best_global_step", None
         ):
             return None
-        return self.output_dir / f"{CHECKPOINT_PREFIX}{state.best_global_step}"
+        return self.path_for(state.best_global_step)
 
     def latest(self) -> Path | None:
         """The newest complete checkpoint of this engine, or None."""
@@ -163,7 +173,7 @@ class CheckpointEngine(Registrable, CallbackMixin):
         is built. A corrupted checkpoint is skipped with a warning naming it; if every one is corrupted, a
         `CorruptCheckpointError` says so (starting afresh would overwrite them)."""
         if self.config.resume_from is not None:
-            return self.load(self.config.resume_from)
+            return call_with_optional(self.load, self.config.resume_from, model=self.trainer_model)
         if not self.config.auto_resume:
             return None
         candidates = self.checkpoints()
@@ -172,7 +182,7 @@ class CheckpointEngine(Registrable, CallbackMixin):
             return None
         for path in reversed(candidates):
             try:
-                self.load(path)
+                call_with_optional(self.load, path, model=self.trainer_model)
             except CorruptCheckpointError as error:
                 logger.warning(
                     "auto_resume: skipping %s, falling back to an earlier checkpoint: %s", path, error
@@ -186,21 +196,22 @@ class CheckpointEngine(Registrable, CallbackMixin):
         )
 
     # ------------------------------------------------------------------ save / load
-    def save(self) -> Path:
-        """Write a checkpoint of the current step atomically and return its final path.
+    def save(self, model: torch.nn.Module | None = None) -> Path:
+        """Write a checkpoint of the current step atomically and return its final path. ``model`` is the
+        trainer's model (ArcticTraining's signature; ``pre-save`` callbacks may read it): the engine saves the
+        trainer's run, so another model is an error.
 
         Files go to `<output_dir>/.tmp-checkpoint-<step>-<random>/`, are fsynced, and the directory is renamed
         to `checkpoint-<step>`; then the `latest` pointer is replaced and `save_total_limit` applied.
         """
+        self._check_model(model, "save")
         step = self.step
-        final = self.output_dir / f"{CHECKPOINT_PREFIX}{step}"
+        final = self.path_for(step)
         tmp: Path | None = None
         if self.is_rank_zero:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             self.cleanup_partial()
-            tmp = Path(
-                tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{CHECKPOINT_PREFIX}{step}-", dir=self.output_dir)
-            )
+            tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{final.name}-", dir=self.output_dir))
         tmp = Path(broadcast_object(str(tmp) if tmp else None))
         try:
             self._write(tmp)
@@ -228,8 +239,10 @@ class CheckpointEngine(Registrable, CallbackMixin):
         logger.info("saved checkpoint %s", final)
         return final
 
-    def load(self, path: str | os.PathLike) -> Path:
-        """Verify checkpoint `path` and restore it into the trainer; raises `CheckpointError` if unusable."""
+    def load(self, path: str | os.PathLike, model: torch.nn.Module | None = None) -> Path:
+        """Verify checkpoint `path` and restore it into the trainer; raises `CheckpointError` if unusable.
+        ``model`` is the trainer's model (ArcticTraining's signature), as in `save`."""
+        self._check_model(model, "load")
         path = Path(path)
         if path.name.startswith(TMP_PREFIX):
             raise CheckpointError(
@@ -249,6 +262,19 @@ class CheckpointEngine(Registrable, CallbackMixin):
         self._last_saved_step = int(manifest["step"])
         logger.info("loaded checkpoint %s (step %s)", path, manifest["step"])
         return path
+
+    @property
+    def trainer_model(self) -> torch.nn.Module | None:
+        """The trainer's model, as the trainer holds it."""
+        return getattr(self.trainer, "model", None)
+
+    def _check_model(self, model: torch.nn.Module | None, action: str) -> None:
+        if model is None or model is self.trainer_model or model is unwrap_model(self.trainer):
+            return
+        raise CheckpointError(
+            f"checkpoint engine {self.name!r} was asked to {action} a model other than the trainer's. Fix: "
+            f"pass the trainer's model (or nothing); a checkpoint holds the whole run of its trainer."
+        )
 
     def _disk_full_error(self, name: str) -> CheckpointWriteError:
         usage = shutil.disk_usage(self.output_dir)

@@ -25,6 +25,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from arctic_like import registry
+from arctic_like.config.arctic_training import at_override, translate
+from arctic_like.config.errors import RecipeError, where
 from arctic_like.config.parts import expand_source_shorthand, recipe_dir
 from arctic_like.config.trainer import (
     PARTS,
@@ -35,19 +37,9 @@ from arctic_like.config.trainer import (
     trainer_config_class,
 )
 
-__all__ = ["RecipeError", "apply_overrides", "build_trainer", "load_recipe"]
+__all__ = ["RecipeError", "apply_overrides", "build_trainer", "load_recipe", "parse_override"]
 
 Key = str | int
-
-
-class RecipeError(ValueError):
-    """A recipe that cannot be loaded; ``file``, ``line`` and ``path`` say where."""
-
-    def __init__(
-        self, message: str, *, file: str | None = None, line: int | None = None, path: str | None = None
-    ):
-        super().__init__(message)
-        self.file, self.line, self.path = file, line, path
 
 
 # ---- YAML with line numbers and duplicate-key detection ----------------------------------------------------
@@ -229,17 +221,17 @@ def _check_override_path(
         depth = error.args[0]
         parent, bad = tuple(keys[:depth]), keys[depth]
         valid = _valid_keys(root, trainer_cls, raw, parent)
-        where = f"in {_format_path(parent)!r}" if parent else "at the top level"
+        place = f"in {_format_path(parent)!r}" if parent else "at the top level"
         if valid:
             close = difflib.get_close_matches(str(bad), valid, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             message = (
-                f"--set {text}: unknown key {bad!r} {where}; valid keys: {', '.join(valid)}.{hint} "
+                f"--set {text}: unknown key {bad!r} {place}; valid keys: {', '.join(valid)}.{hint} "
                 "Fix: use one of the valid keys."
             )
         else:
             message = (
-                f"--set {text}: {bad!r} does not exist {where} (it holds a single value, not keys). "
+                f"--set {text}: {bad!r} does not exist {place} (it holds a single value, not keys). "
                 "Fix: set the value itself."
             )
         raise RecipeError(message, path=_format_path(keys)) from None
@@ -269,52 +261,62 @@ def _expand_shorthands(raw: dict[str, Any]) -> None:
         raw["checkpoint"] = [{"type": c} if isinstance(c, str) else c for c in checkpoint]
 
 
+def parse_override(text: str) -> tuple[list[Key], Any]:
+    """``key.path=value`` as (the key path, the value parsed as YAML)."""
+    key_text, sep, value_text = text.partition("=")
+    if not sep or not key_text.strip():
+        raise RecipeError(
+            f"--set {text}: expected key.path=value. Fix: e.g. --set optimizer.lr=1e-4", path=text
+        )
+    keys = _split_path(key_text.strip(), text)
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else None
+    except yaml.YAMLError:
+        value = value_text
+    return keys, value
+
+
+def _set_override(raw: dict[str, Any], keys: list[Key], value: Any, text: str) -> None:
+    node: Any = raw
+    for depth, key in enumerate(keys[:-1]):
+        nxt = keys[depth + 1]
+        if isinstance(node, list):
+            if not isinstance(key, int) or key >= len(node):
+                raise RecipeError(
+                    f"--set {text}: index {key} is out of range for {_format_path(keys[:depth])!r} "
+                    f"({len(node)} items). Fix: use an index below {len(node)}, or add the entry to the "
+                    "recipe first.",
+                    path=_format_path(keys),
+                )
+            node = node[key]
+            continue
+        if not isinstance(node, dict):
+            break
+        if not isinstance(node.get(key), dict | list):
+            node[key] = [] if isinstance(nxt, int) else {}
+        node = node[key]
+    last = keys[-1]
+    if isinstance(node, list):
+        if not isinstance(last, int) or last > len(node):
+            raise RecipeError(
+                f"--set {text}: index {last} is out of range ({len(node)} items). Fix: use an index up "
+                f"to {len(node)} (that one appends).",
+                path=_format_path(keys),
+            )
+        if last == len(node):
+            node.append(value)
+        else:
+            node[last] = value
+    elif isinstance(node, dict):
+        node[last] = value
+
+
 def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> list[tuple[list[Key], str]]:
     """Apply ``key.path=value`` strings to ``raw`` in place; returns the parsed paths (checked later)."""
     applied = []
     for text in overrides:
-        key_text, sep, value_text = text.partition("=")
-        if not sep or not key_text.strip():
-            raise RecipeError(
-                f"--set {text}: expected key.path=value. Fix: e.g. --set optimizer.lr=1e-4", path=text
-            )
-        keys = _split_path(key_text.strip(), text)
-        try:
-            value = yaml.safe_load(value_text) if value_text.strip() else None
-        except yaml.YAMLError:
-            value = value_text
-        node: Any = raw
-        for depth, key in enumerate(keys[:-1]):
-            nxt = keys[depth + 1]
-            if isinstance(node, list):
-                if not isinstance(key, int) or key >= len(node):
-                    raise RecipeError(
-                        f"--set {text}: index {key} is out of range for {_format_path(keys[:depth])!r} "
-                        f"({len(node)} items). Fix: use an index below {len(node)}, or add the entry to the "
-                        "recipe first.",
-                        path=_format_path(keys),
-                    )
-                node = node[key]
-                continue
-            if not isinstance(node, dict):
-                break
-            if not isinstance(node.get(key), dict | list):
-                node[key] = [] if isinstance(nxt, int) else {}
-            node = node[key]
-        last = keys[-1]
-        if isinstance(node, list):
-            if not isinstance(last, int) or last > len(node):
-                raise RecipeError(
-                    f"--set {text}: index {last} is out of range ({len(node)} items). Fix: use an index up "
-                    f"to {len(node)} (that one appends).",
-                    path=_format_path(keys),
-                )
-            if last == len(node):
-                node.append(value)
-            else:
-                node[last] = value
-        elif isinstance(node, dict):
-            node[last] = value
+        keys, value = parse_override(text)
+        _set_override(raw, keys, value, text)
         applied.append((keys, text))
     return applied
 
@@ -378,8 +380,7 @@ def _format_errors(
                 break
         msg = e["msg"].removeprefix("Value error, ").rstrip(".")
         hint = "" if "Fix:" in msg else _fix_hint({**e, "loc": loc}, root, trainer_cls, raw)
-        where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
-        items.append(f"{where}{path}: {msg.rstrip('.')}. {hint}".rstrip())
+        items.append(f"{where(file, line)}{path}: {msg.rstrip('.')}. {hint}".rstrip())
         if first_path is None:
             first_line, first_path = line, path
     count = len(items)
@@ -390,8 +391,16 @@ def _format_errors(
 # ---- public entry points -----------------------------------------------------------------------------------
 
 
-def load_recipe(path_or_dict: str | Path | Mapping[str, Any], overrides: Iterable[str] = ()) -> TrainerConfig:
-    """Load, override and validate a recipe; returns the chosen trainer's config class instance."""
+def load_recipe(
+    path_or_dict: str | Path | Mapping[str, Any],
+    overrides: Iterable[str] = (),
+    notes: list[str] | None = None,
+) -> TrainerConfig:
+    """Load, override and validate a recipe; returns the chosen trainer's config class instance.
+
+    An ArcticTraining recipe is translated first (:mod:`arctic_like.config.arctic_training`); ``notes``, when
+    given, receives one line per translated key and per ArcticTraining default applied.
+    """
     lines: dict[tuple[Key, ...], int] = {}
     file: str | None = None
     base_dir: Path | None = None
@@ -410,8 +419,21 @@ def load_recipe(path_or_dict: str | Path | Mapping[str, Any], overrides: Iterabl
             "Fix: write one `key: value` per line, e.g. `type: causal`.",
             file=file,
         )
+    parsed = [(*parse_override(text), text) for text in overrides]
+    early = [(k, v, t) for k, v, t in parsed if k == ["style"] or at_override(k) is not None]
+    for keys, value, text in early:  # ArcticTraining's keys (and style) are set before the translation
+        _remove(raw, at_override(keys) or ())  # what the recipe gave that key under our name
+        _set_override(raw, keys, value, text)
+    translation = translate(raw, lines, file, base_dir)
+    raw, lines = translation.recipe, translation.lines
+    if notes is not None:
+        notes.extend(translation.notes)
     _expand_shorthands(raw)
-    applied = apply_overrides(raw, overrides)
+    applied = []
+    for keys, value, text in parsed:
+        if (keys, value, text) not in early:
+            _set_override(raw, keys, value, text)
+            applied.append((keys, text))
     token = recipe_dir.set(base_dir)
     try:
         _import_code(raw, file, lines)
@@ -420,8 +442,9 @@ def load_recipe(path_or_dict: str | Path | Mapping[str, Any], overrides: Iterabl
             trainer_cls = resolve_trainer_class(trainer_name)
         except (registry.RegistryError, ImportError) as error:
             line = lines.get(("type",))
-            where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
-            raise RecipeError(f"{where}type: {error}", file=file, line=line, path="type") from None
+            raise RecipeError(
+                f"{where(file, line)}type: {error}", file=file, line=line, path="type"
+            ) from None
         config_cls = trainer_config_class(trainer_cls)
         for keys, text in applied:
             _check_override_path(config_cls, trainer_cls, raw, keys, text)
@@ -431,6 +454,18 @@ def load_recipe(path_or_dict: str | Path | Mapping[str, Any], overrides: Iterabl
             raise _format_errors(error, config_cls, trainer_cls, raw, file, lines) from None
     finally:
         recipe_dir.reset(token)
+
+
+def _remove(raw: dict[str, Any], path: tuple[Key, ...]) -> None:
+    node: Any = raw
+    for key in path[:-1]:
+        if not isinstance(node, dict | list) or (isinstance(node, dict) and key not in node):
+            return
+        if isinstance(node, list) and not (isinstance(key, int) and key < len(node)):
+            return
+        node = node[key]
+    if path and isinstance(node, dict):
+        node.pop(path[-1], None)
 
 
 def _read_recipe_file(path: Path) -> str:
@@ -476,10 +511,10 @@ def _import_code(raw: dict[str, Any], file: str | None, lines: dict) -> None:
         if base is not None and not path.is_absolute():
             path = base / path
         line = lines.get(("code",) if isinstance(code, str | Path) else ("code", index))
-        where = f"{file}:{line}: " if file and line else (f"{file}: " if file else "")
+        at = where(file, line)
         if path.is_dir():
             raise RecipeError(
-                f"{where}code: {str(path)!r} is a directory; code: takes Python files. "
+                f"{at}code: {str(path)!r} is a directory; code: takes Python files. "
                 "Fix: list the .py files in it (code: [a.py, b.py]).",
                 file=file,
                 line=line,
@@ -487,7 +522,7 @@ def _import_code(raw: dict[str, Any], file: str | None, lines: dict) -> None:
             )
         if not path.is_file():
             raise RecipeError(
-                f"{where}code: file {str(path)!r} does not exist. Fix: give a path relative to the recipe.",
+                f"{at}code: file {str(path)!r} does not exist. Fix: give a path relative to the recipe.",
                 file=file,
                 line=line,
                 path="code",
@@ -496,7 +531,7 @@ def _import_code(raw: dict[str, Any], file: str | None, lines: dict) -> None:
             import_code_file(path)
         except SystemExit as error:
             raise RecipeError(
-                f"{where}code: {str(path)!r} called sys.exit({error.code!r}) while being imported. "
+                f"{at}code: {str(path)!r} called sys.exit({error.code!r}) while being imported. "
                 'Fix: put the part of the file that runs as a script under `if __name__ == "__main__":`.',
                 file=file,
                 line=line,
@@ -504,7 +539,7 @@ def _import_code(raw: dict[str, Any], file: str | None, lines: dict) -> None:
             ) from None
         except Exception as error:
             raise RecipeError(
-                f"{where}code: cannot import {str(path)!r}: {type(error).__name__}: {error}. "
+                f"{at}code: cannot import {str(path)!r}: {type(error).__name__}: {error}. "
                 f"Fix: run `python {path}` to see the full traceback.",
                 file=file,
                 line=line,

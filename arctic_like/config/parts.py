@@ -12,7 +12,7 @@ import contextvars
 import importlib
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SerializeAsAny, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -26,6 +26,7 @@ __all__ = [
     "CheckpointConfig",
     "DataConfig",
     "DataSourceConfig",
+    "LogConfig",
     "ModelConfig",
     "OptimizerConfig",
     "SchedulerConfig",
@@ -79,6 +80,11 @@ class OptimizerConfig(PartConfig):
     lr: HumanFloat = Field(default=1e-3, gt=0)
     weight_decay: HumanFloat = Field(default=0.0, ge=0)
 
+    @property
+    def learning_rate(self) -> float:
+        """``lr`` by ArcticTraining's name (its factories read ``optimizer_config.learning_rate``)."""
+        return float(self.lr)
+
 
 class SchedulerConfig(PartConfig):
     """Base config of a :class:`~arctic_like.scheduler.SchedulerFactory`.
@@ -110,6 +116,9 @@ class CheckpointConfig(PartConfig):
     output_dir: Path | None = None
     auto_resume: bool = False
     save_total_limit: HumanInt | None = Field(default=None, ge=1)
+    dir_prefix: str = Field(default="checkpoint-", pattern=r"^[\w.-]+$")
+    """Checkpoint folders are ``<dir_prefix><step>``: ``checkpoint-`` as HF's, ``global_step_`` as
+    ArcticTraining's."""
 
 
 # ---- data --------------------------------------------------------------------------------------------------
@@ -149,6 +158,9 @@ class DataSourceConfig(BaseConfig):
     shuffle: bool = False
     seed: int | None = None
     """Seed of this source's random choices (``shuffle``, synthetic problems); default: the run's seed."""
+    content_key: str | None = None
+    """The key holding a turn's text in the lists of turns ``role_mapping`` reads (default: the first of
+    ``content``, ``value``, ``text``, ``message`` present)."""
 
     @field_validator("role_mapping", mode="after")
     @classmethod
@@ -226,11 +238,17 @@ class DataConfig(PartConfig):
     pad_to_max_length: bool = False
     mask_prompt: bool | None = None
     """Leave prompts (and non-assistant chat turns) out of the loss; default: the factory's (``sft``: yes)."""
+    too_long: Literal["truncate", "drop"] = "truncate"
+    """An example longer than ``max_length``: ``truncate`` it (into pieces when packing) or ``drop`` it."""
     num_proc: int = Field(default=1, ge=1)
     cache_dir: Path | None = None
     use_cache: bool = True
+    require_cache: bool = False
+    """Fail instead of processing the data when the processed-data cache has no entry for it."""
     num_workers: int = Field(default=0, ge=0)
     eval_batch_size: HumanInt | None = Field(default=None, ge=1)
+    seed: int | None = None
+    """Seed of the data order and of the eval split drawn by ``eval_fraction``; default: the run's seed."""
 
     @field_validator("sources", "eval_sources", mode="before")
     @classmethod
@@ -271,6 +289,34 @@ class DataConfig(PartConfig):
     @classmethod
     def _resolve(cls, path: Path | None) -> Path | None:
         return None if path is None else resolve_recipe_path(path)
+
+
+# ---- logging -----------------------------------------------------------------------------------------------
+
+
+class LogConfig(BaseConfig):
+    """Where the run's log records go (the ``log:`` section): their level, which ranks print them, and which
+    ranks also write them to ``<dir>/rank_<N>.log``."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None
+    """Level of the ``arctic_like`` loggers; default: the command line's ``--log-level`` (INFO)."""
+    dir: Path | None = None
+    """Folder of the per-rank log files (none by default; ``/dev/null`` also means none)."""
+    print_ranks: list[int] | Literal["*"] = "*"
+    """Global ranks whose records are printed (``*``: every rank)."""
+    file_ranks: list[int] | Literal["*"] = "*"
+    """Global ranks that write a log file when ``dir`` is set (``*``: every rank)."""
+
+    @field_validator("dir", mode="after")
+    @classmethod
+    def _no_file(cls, path: Path | None) -> Path | None:
+        return None if path is None or str(path) == "/dev/null" else path
+
+    def prints(self, rank: int) -> bool:
+        return self.print_ranks == "*" or rank in self.print_ranks
+
+    def writes(self, rank: int) -> bool:
+        return self.dir is not None and (self.file_ranks == "*" or rank in self.file_ranks)
 
 
 # ---- callbacks ---------------------------------------------------------------------------------------------

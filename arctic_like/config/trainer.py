@@ -53,6 +53,7 @@ from arctic_like.config.parts import (
     CallbackSpec,
     CheckpointConfig,
     DataConfig,
+    LogConfig,
     ModelConfig,
     OptimizerConfig,
     PartConfig,
@@ -235,15 +236,16 @@ def resolve_factory(trainer_cls: type | None, part: str, type_name: str | None) 
                 f"{', '.join(available) or '(none registered)'}. Fix: set `{part}.type`."
             )
         return default
+    # A default that inherits its name (so is not registered under it) is picked by that name: a trainer that
+    # declares a variant of the `sft` data factory gets it for `type: sft`.
+    if default is not None and "name" not in default.__dict__ and getattr(default, "name", None) == type_name:
+        return default
     errors = []
     for base in allowed:
         try:
             return registry.get(base, type_name)
         except registry.RegistryError as error:
             errors.append(error)
-    # A default that inherits its name (so is not registered under it) is still picked by that name.
-    if default is not None and getattr(default, "name", None) == type_name:
-        return default
     if len(allowed) == 1:
         raise errors[0]
     available = sorted({n for a in allowed for n in registry.names(a)})
@@ -355,7 +357,13 @@ class TrainerConfig(BaseConfig):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     max_grad_norm: float | None = Field(default=1.0, gt=0)
     exit_iteration: HumanInt | None = Field(default=None, ge=0)
+    exit_at_step: HumanInt | None = Field(default=None, ge=1)
+    """Stop when the global step reaches this (ArcticTraining's ``exit_iteration``); the schedule still spans
+    the whole run."""
+    min_steps: HumanInt | None = Field(default=None, ge=1)
+    """Repeat the training data until an epoch holds at least this many optimizer steps."""
     kill_switch_path: Path | None = None
+    log: LogConfig = Field(default_factory=LogConfig)
     progress: bool = True
     nonfinite_loss: Literal["stop", "skip"] = "stop"
     nonfinite_loss_patience: HumanInt = Field(default=10, ge=1)

@@ -28,6 +28,7 @@ from arctic_like import registry
 from arctic_like.callback import CallbackMixin
 from arctic_like.checkpoint.atomic import honour_umask
 from arctic_like.config.parts import DataConfig
+from arctic_like.context import TrainerContext
 from arctic_like.data.evaluation import greedy_accuracy
 from arctic_like.data.fingerprint import (
     Unfingerprintable,
@@ -50,6 +51,7 @@ __all__ = [
     "DataFactory",
     "SFTDataConfig",
     "SFTDataFactory",
+    "quiet_progress",
 ]
 
 logger = logging.getLogger("arctic_like.data")
@@ -60,12 +62,20 @@ CACHE_VERSION = 2
 _DATA_EVENTS = ("call", "load", "process")
 """Methods whose callbacks change the processed data (and so are part of the cache key)."""
 
-_NOT_IN_KEY = {"cache_dir", "use_cache", "num_workers", "num_proc", "eval_fraction", "eval_batch_size"}
+_NOT_IN_KEY = {
+    "cache_dir",
+    "use_cache",
+    "require_cache",
+    "num_workers",
+    "num_proc",
+    "eval_fraction",
+    "eval_batch_size",
+}
 """Data settings that do not change the processed data (splitting and batching happen after the cache)."""
 
 
 @contextlib.contextmanager
-def _quiet_progress() -> Iterator[None]:
+def quiet_progress() -> Iterator[None]:
     """Hide the ``datasets`` progress bars for map/filter/save (the trainer shows its own progress)."""
     was_enabled = not datasets.utils.are_progress_bars_disabled()
     datasets.utils.disable_progress_bars()
@@ -80,13 +90,23 @@ def _has_target(example: dict[str, list[int]]) -> bool:
     return any(label != IGNORE_INDEX for label in example["labels"])
 
 
+class _FitsIn:
+    """Whether a tokenized example has at most ``max_length`` tokens (``data.too_long: drop``; picklable)."""
+
+    def __init__(self, max_length: int) -> None:
+        self.max_length = max_length
+
+    def __call__(self, example: dict[str, list[int]]) -> bool:
+        return len(example["input_ids"]) <= self.max_length
+
+
 def _dist() -> tuple[int, int]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_world_size(), torch.distributed.get_rank()
     return 1, 0
 
 
-class DataFactory(Registrable, CallbackMixin):
+class DataFactory(TrainerContext, Registrable, CallbackMixin):
     """Builds the train and eval dataloaders: ``DataFactory(trainer, config)()`` → ``(train, eval or None)``.
 
     Uses ``trainer.tokenizer`` and ``trainer.config`` (``seed``, ``micro_batch_size``, ``output_dir``,
@@ -113,7 +133,15 @@ class DataFactory(Registrable, CallbackMixin):
     # ---- helpers -------------------------------------------------------------------------------------------
     @property
     def seed(self) -> int:
+        """The seed of the data order and the eval split: ``data.seed``, else the run's."""
+        if self.config.seed is not None:
+            return self.config.seed
         return int(getattr(self.trainer.config, "seed", 42))
+
+    @property
+    def micro_batch_size(self) -> int:
+        """Examples per micro-batch of the training loader (the trainer's ``micro_batch_size``)."""
+        return int(self.trainer.config.micro_batch_size)
 
     @property
     def num_proc(self) -> int:
@@ -212,7 +240,7 @@ class DataFactory(Registrable, CallbackMixin):
         of training sources that have them (the synthetic tasks)."""
         if not self.config.sources:
             raise ValueError("data.sources is empty. Fix: add a source, e.g. `sources: [addition]`.")
-        with _quiet_progress():
+        with quiet_progress():
             train = [source("train") for source in self.sources("train")]
             evaluation = [source("eval") for source in self.sources("eval")]
             evaluation += [source("eval") for source in self.sources("train") if source.held_out()]
@@ -237,46 +265,64 @@ class DataFactory(Registrable, CallbackMixin):
     def process(self, dataset: datasets.DatasetDict) -> datasets.DatasetDict:
         """Tokenize each example by its format, then pack into ``max_length`` rows (``packing``) or truncate
         to ``max_length``; examples without a target are dropped."""
+        return datasets.DatasetDict(
+            {split: self._shape(self._tokenize(data)) for split, data in dataset.items()}
+        )
+
+    def _transform(self) -> str:
+        """A digest of the tokenization and shaping settings (names the ``datasets`` cache files)."""
+        config = self.config
+        return digest(
+            CACHE_VERSION,
+            tokenizer_fingerprint(self.tokenizer),
+            self.mask_prompt,
+            list(self.formats),
+            config.packing,
+            config.max_length,
+            config.too_long,
+        )
+
+    def _tokenize(self, data: datasets.Dataset) -> datasets.Dataset:
+        """Rows → ``input_ids`` and ``labels`` by their format."""
+        encode = EncodeRows(self.formats, Encoder(self.tokenizer, self.mask_prompt), self._name())
+        with quiet_progress():
+            return data.map(
+                encode,
+                batched=True,
+                remove_columns=data.column_names,
+                num_proc=procs(self.num_proc, data),
+                new_fingerprint=digest(self._transform(), "tok", data._fingerprint),
+            )
+
+    def _shape(self, tokenized: datasets.Dataset) -> datasets.Dataset:
+        """Tokenized rows packed or truncated to ``max_length`` (longer ones dropped with ``too_long: drop``),
+        without the rows left with no target."""
         max_length = self.config.max_length
         if self.config.packing and not packing_supported():
             raise ValueError(
                 "data.packing needs a transformers whose masking_utils keep packed documents apart (5.x "
                 "does). Fix: upgrade transformers, or set data.packing: false."
             )
-        encode = EncodeRows(self.formats, Encoder(self.tokenizer, self.mask_prompt), self._name())
         shape = PackRows(max_length) if self.config.packing else TruncateRows(max_length)
-        transform = digest(
-            CACHE_VERSION,
-            tokenizer_fingerprint(self.tokenizer),
-            self.mask_prompt,
-            list(self.formats),
-            self.config.packing,
-            max_length,
-        )
-        out = datasets.DatasetDict()
-        for split, data in dataset.items():
-            tag = digest(transform, split, data._fingerprint)
-            num_proc = procs(self.num_proc, data)
-            with _quiet_progress():
-                tokenized = data.map(
-                    encode,
-                    batched=True,
-                    remove_columns=data.column_names,
-                    num_proc=num_proc,
-                    new_fingerprint=f"{tag}-tok",
+        tag = digest(self._transform(), "shape", tokenized._fingerprint)
+        num_proc = procs(self.num_proc, tokenized)
+        with quiet_progress():
+            if self.config.too_long == "drop":
+                tokenized = tokenized.filter(
+                    _FitsIn(max_length), num_proc=num_proc, new_fingerprint=f"{tag}-fits"
                 )
-                shaped = tokenized.map(  # in one process: packing depends on which rows share a batch
-                    shape,
-                    batched=True,
-                    batch_size=10_000,
-                    remove_columns=tokenized.column_names,
-                    new_fingerprint=f"{tag}-shape",
-                )
-                out[split] = shaped.filter(_has_target, num_proc=num_proc, new_fingerprint=f"{tag}-filter")
-        return out
+            shaped = tokenized.map(  # in one process: packing depends on which rows share a batch
+                shape,
+                batched=True,
+                batch_size=10_000,
+                remove_columns=tokenized.column_names,
+                new_fingerprint=f"{tag}-shape",
+            )
+            return shaped.filter(_has_target, num_proc=num_proc, new_fingerprint=f"{tag}-filter")
 
     def split(self, dataset: datasets.DatasetDict) -> tuple[datasets.Dataset, datasets.Dataset | None]:
-        """``(train, eval)``: the ``eval`` split if any, else ``eval_fraction`` of train, else ``None``."""
+        """``(train, eval)``: the ``eval`` split if any, else ``eval_fraction`` of train, else ``None``. With
+        the run's ``min_steps``, the training rows repeat until an epoch holds that many optimizer steps."""
         train = dataset["train"]
         evaluation = dataset.get("eval")
         if evaluation is None and self.config.eval_fraction > 0:
@@ -286,7 +332,23 @@ class DataFactory(Registrable, CallbackMixin):
             logger.info("data.eval_fraction ignored: the data has an eval split (eval_sources or a task)")
         if evaluation is not None and len(evaluation) == 0:
             evaluation = None
-        return train, evaluation
+        return self._repeated(train), evaluation
+
+    def _repeated(self, train: datasets.Dataset) -> datasets.Dataset:
+        """``train`` repeated to fill ``min_steps`` optimizer steps of every process (ArcticTraining's
+        ``min_iterations``)."""
+        config = self.trainer.config
+        min_steps = getattr(config, "min_steps", None)
+        if not min_steps or len(train) == 0:
+            return train
+        world_size, _ = _dist()
+        per_step = int(config.micro_batch_size) * int(config.gradient_accumulation_steps) * world_size
+        needed = min_steps * per_step
+        if len(train) >= needed:
+            return train
+        copies = -(-needed // len(train))
+        logger.info("min_steps=%d: the %d training rows repeat to %d", min_steps, len(train), needed)
+        return datasets.concatenate_datasets([train] * copies).select(range(needed))
 
     def create_dataloader(self, dataset: datasets.Dataset, training: bool) -> DataLoader:
         """A dataloader over ``dataset`` with a ``DistributedSampler`` (shuffled by seed when training)."""
@@ -337,11 +399,19 @@ class DataFactory(Registrable, CallbackMixin):
 
     # ---- loading once, and the cache -----------------------------------------------------------------------
     def _loaded_data(self) -> datasets.DatasetDict:
-        """``load()``'s result after its callbacks; read once, and again if callbacks were attached since."""
+        """The sources' rows after their callbacks; read once, and again if callbacks were attached since."""
         chains = self._load_chains()
         if self._loaded is None or self._loaded[0] != chains:
-            self._loaded = (chains, self.load())
+            self._loaded = (chains, self._raw_rows())
         return self._loaded[1]
+
+    def _raw_rows(self) -> datasets.DatasetDict:
+        """The rows before tokenization: ``load()`` (overridden where ``load`` returns processed rows)."""
+        return self.load()
+
+    def _processed(self) -> datasets.DatasetDict:
+        """The processed splits (before the cache): ``process(load())``."""
+        return self.process(self._loaded_data())
 
     def _load_chains(self) -> tuple[Any, ...]:
         """The callbacks that shape the loaded rows: the factory's on ``load``, and every source's."""
@@ -353,12 +423,17 @@ class DataFactory(Registrable, CallbackMixin):
         key = self.cache_key() if self.config.use_cache else None
         if key is None:
             with _in_memory():
-                return self.process(self._loaded_data())
+                return self._processed()
         path = self.cache_dir() / key
         if (path / "dataset_dict.json").exists():
             logger.info("using cached processed data from %s", path)
             return datasets.load_from_disk(str(path))
-        processed = self.process(self._loaded_data())
+        if self.config.require_cache:
+            raise FileNotFoundError(
+                f"data.require_cache is set but the processed-data cache has no entry {path}. Fix: run "
+                "`arctic-like process-data RECIPE` first (same data settings), or unset require_cache."
+            )
+        processed = self._processed()
         self._unsaved_cache = (processed, path)
         if not self.defer_cache_write:
             self.save_cache()
@@ -375,7 +450,7 @@ class DataFactory(Registrable, CallbackMixin):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
             try:
-                with _quiet_progress():
+                with quiet_progress():
                     processed.save_to_disk(str(tmp))
                 honour_umask(tmp)
                 os.replace(tmp, path)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import datasets
 from pydantic import Field, field_validator
@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from arctic_like.config.base import HumanInt
 from arctic_like.config.parts import DataConfig
-from arctic_like.data.base import DataFactory, _quiet_progress
+from arctic_like.data.base import DataFactory, quiet_progress
 from arctic_like.data.fingerprint import digest, tokenizer_fingerprint
 from arctic_like.data.formats import EncodeRows
 from arctic_like.data.preference import PREFERENCE_COLUMNS, PairCollator, TruncatePairs
@@ -30,6 +30,9 @@ class DPODataConfig(DataConfig):
 
     max_length: HumanInt = Field(default=1024, ge=2)
     max_prompt_length: HumanInt | None = Field(default=None, ge=1)
+    prompt_truncation: Literal["keep_end", "keep_start"] = "keep_end"
+    """Which part of a prompt longer than ``max_prompt_length`` is kept: its end (after its leading special
+    tokens), or its start (ArcticTraining's default)."""
     packing: bool = False
 
     @field_validator("packing")
@@ -47,16 +50,32 @@ def _holds_turns(feature: Any) -> bool:
 def trl_chat_columns(self: DataSource, dataset: datasets.Dataset) -> datasets.Dataset:
     """``pre-normalize`` of every ``dpo`` source: TRL's conversational columns (``chosen``/``rejected``, and
     ``prompt``, holding lists of turns) become the ``chat_preference`` columns, unless ``column_mapping``
-    names them."""
+    names them. As in TRL, the prompt is then the ``prompt`` turns, or else the conversations' shared first
+    turns: another ``messages`` column (ultrafeedback_binarized has one, the whole chosen conversation) is
+    set aside rather than read as the prompt."""
+    columns = dataset.column_names
     renames = {
-        column: target
-        for column, target in _TRL_CHAT.items()
-        if column in dataset.column_names
+        column: _TRL_CHAT[column]
+        for column in ("chosen", "rejected")
+        if column in columns
         and _holds_turns(dataset.features[column])
         and column not in self.config.column_mapping
-        and target not in dataset.column_names
+        and _TRL_CHAT[column] not in columns
     }
-    return dataset.rename_columns(renames) if renames else dataset
+    if len(renames) < 2:
+        return dataset
+    mapped = self.config.column_mapping
+    if "messages" in columns and "messages" not in mapped:
+        dataset = dataset.remove_columns("messages")
+    prompt = dataset.features.get("prompt")
+    if (
+        prompt is not None
+        and _holds_turns(prompt)
+        and "prompt" not in mapped
+        and "messages" not in dataset.features
+    ):
+        renames["prompt"] = "messages"
+    return dataset.rename_columns(renames)
 
 
 class DPODataFactory(DataFactory):
@@ -90,17 +109,24 @@ class DPODataFactory(DataFactory):
         """Tokenize the pairs by format, then truncate (``max_prompt_length``, ``max_length``)."""
         tokenizer = self.tokenizer
         encode = EncodeRows(self.formats, Encoder(tokenizer, self.mask_prompt), self._name())
+        config = self.config
         truncate = TruncatePairs(
-            self.config.max_length, self.config.max_prompt_length, set(tokenizer.all_special_ids)
+            config.max_length,
+            config.max_prompt_length,
+            set(tokenizer.all_special_ids),
+            config.prompt_truncation,
         )
         transform = digest(
-            tokenizer_fingerprint(tokenizer), self.config.max_length, self.config.max_prompt_length
+            tokenizer_fingerprint(tokenizer),
+            config.max_length,
+            config.max_prompt_length,
+            config.prompt_truncation,
         )
         out = datasets.DatasetDict()
         for split, data in dataset.items():
             tag = digest(transform, split, data._fingerprint)
             num_proc = procs(self.num_proc, data)
-            with _quiet_progress():
+            with quiet_progress():
                 tokenized = data.map(
                     encode,
                     batched=True,

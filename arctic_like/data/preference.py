@@ -10,7 +10,8 @@
   ``rejected``, and ``prompt``, holding turns) are recognised and mapped to these by the ``dpo`` factory.
 
 Both encode to ``prompt_ids``/``chosen_ids``/``rejected_ids``. :class:`TruncatePairs` applies
-``max_prompt_length`` (the end of a long prompt is kept, after its leading special tokens) and then
+``max_prompt_length`` (the end of a long prompt is kept, after its leading special tokens; with
+``prompt_truncation: keep_start``, its start) and then
 ``max_length`` (the start of prompt + completion is kept; a pair whose prompt alone fills it is dropped).
 
 A batch stacks the chosen sequences, then the rejected ones: ``input_ids``, ``attention_mask`` and ``labels``
@@ -151,10 +152,17 @@ class TruncatePairs:
     """Batched ``Dataset.map``: ``max_prompt_length`` then ``max_length``; drops pairs left without a
     completion (picklable, for ``num_proc``)."""
 
-    def __init__(self, max_length: int | None, max_prompt_length: int | None, special_ids: set[int]) -> None:
+    def __init__(
+        self,
+        max_length: int | None,
+        max_prompt_length: int | None,
+        special_ids: set[int],
+        prompt_truncation: str = "keep_end",
+    ) -> None:
         self.max_length = max_length
         self.max_prompt_length = max_prompt_length
         self.special_ids = special_ids
+        self.prompt_truncation = prompt_truncation
 
     def __call__(self, batch: dict[str, list[list[int]]]) -> dict[str, list[list[int]]]:
         out: dict[str, list[list[int]]] = {c: [] for c in PREFERENCE_COLUMNS}
@@ -170,7 +178,9 @@ class TruncatePairs:
     ) -> dict[str, list[int]] | None:
         """One pair truncated, or ``None`` when its prompt alone fills ``max_length``."""
         limit = self.max_prompt_length
-        if limit is not None and len(prompt) > limit:
+        if limit is not None and len(prompt) > limit and self.prompt_truncation == "keep_start":
+            prompt = prompt[:limit]
+        elif limit is not None and len(prompt) > limit:
             head = 0
             while head < len(prompt) and prompt[head] in self.special_ids:
                 head += 1

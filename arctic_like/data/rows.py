@@ -58,7 +58,7 @@ def _clean_messages(messages: Any, where: str) -> list[dict[str, str]]:
 class _RoleMapper:
     """Builds ``messages`` for one row from ``role_mapping`` (picklable, for ``num_proc``)."""
 
-    def __init__(self, role_mapping: dict[str, str], where: str) -> None:
+    def __init__(self, role_mapping: dict[str, str], where: str, content_key: str | None = None) -> None:
         self.columns = [(role, path) for role, path in role_mapping.items() if "." not in path]
         self.filters: dict[str, list[tuple[str, str, str]]] = {}
         for role, path in role_mapping.items():
@@ -66,6 +66,7 @@ class _RoleMapper:
                 array, field, value = path.split(".")
                 self.filters.setdefault(array, []).append((field, value, role))
         self.where = where
+        self.content_keys = (content_key,) if content_key else CONTENT_KEYS
 
     def __call__(self, row: dict[str, Any]) -> dict[str, list[dict[str, str]]]:
         messages = [
@@ -78,7 +79,7 @@ class _RoleMapper:
                 if not isinstance(turn, Mapping):
                     continue
                 role = next((r for field, value, r in filters if turn.get(field) == value), None)
-                content = next((turn[k] for k in CONTENT_KEYS if turn.get(k) is not None), None)
+                content = next((turn[k] for k in self.content_keys if turn.get(k) is not None), None)
                 if role is not None and content is not None:
                     messages.append({"role": role, "content": _message_content(content, self.where)})
         return {"messages": messages}
@@ -137,7 +138,7 @@ def normalize_rows(
                 f"{where}: role_mapping reads columns {absent} but the source has columns "
                 f"{sorted(dataset.column_names)}. Fix: name existing columns in role_mapping."
             )
-        mapper = _RoleMapper(dict(config.role_mapping), where)
+        mapper = _RoleMapper(dict(config.role_mapping), where, config.content_key)
         dataset = dataset.map(mapper, num_proc=procs(num_proc, dataset), desc=None)
     present = set(dataset.column_names) & set(features)
     if not present:

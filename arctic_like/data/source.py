@@ -24,6 +24,7 @@ import datasets
 
 from arctic_like.callback import CallbackMixin
 from arctic_like.config.parts import DataSourceConfig
+from arctic_like.context import TrainerContext
 from arctic_like.data.fingerprint import class_fingerprint, digest, path_fingerprint
 from arctic_like.data.rows import normalize_rows
 from arctic_like.registry import Registrable
@@ -46,7 +47,7 @@ def rows_to_dataset(rows: Iterable[Mapping[str, Any] | str], where: str) -> data
     return datasets.Dataset.from_list(records)
 
 
-class DataSource(Registrable, CallbackMixin):
+class DataSource(TrainerContext, Registrable, CallbackMixin):
     """Reads one source's rows for a data factory; ``source(split)`` → rows in the factory's columns."""
 
     name: ClassVar[str]

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 from arctic_like.callback import CallbackMixin
 from arctic_like.config.parts import ModelConfig
+from arctic_like.context import TrainerContext
 from arctic_like.registry import Registrable
 
 __all__ = ["ModelFactory"]
@@ -26,7 +27,7 @@ __all__ = ["ModelFactory"]
 logger = logging.getLogger("arctic_like.model")
 
 
-class ModelFactory(Registrable, CallbackMixin):
+class ModelFactory(TrainerContext, Registrable, CallbackMixin):
     """Builds the run's model: ``ModelFactory(trainer, config)()`` → ``create_model(create_config())``, then
     wrapped by ``peft`` when ``create_peft_config`` gives a config."""
 

@@ -57,6 +57,9 @@ class HFModelConfig(ModelConfig):
     check_memory: bool = True
     """Refuse a ``config`` whose weights, gradients and Adam state would not fit in memory."""
     trust_remote_code: bool = False
+    config_overrides: dict[str, Any] = {}
+    """Attributes set on the model config after it is loaded (ArcticTraining's ``hf_config_kwargs``). A loaded
+    model whose ``num_hidden_layers`` they change is built with fresh weights, as ArcticTraining does."""
     peft: PeftSettings | None = None
     """LoRA or another ``peft`` method, e.g. ``{type: lora, r: 16, alpha: 32}`` (see model/peft.py)."""
 
@@ -151,6 +154,8 @@ class HFModelFactory(ModelFactory):
                 )
             except (OSError, ValueError) as error:
                 raise load_failure(cfg.name_or_path, "model", "model.name_or_path", error) from error
+        for key, value in cfg.config_overrides.items():
+            setattr(model_config, key, value)
         if self.tokenizer is not None:
             self._check_tokenizer(model_config)
         return model_config
@@ -199,13 +204,26 @@ class HFModelFactory(ModelFactory):
             path="tokenizer",
         )
 
+    def _fresh_layers(self) -> bool:
+        """Whether ``config_overrides`` change a loaded model's depth (its weights are then not loaded)."""
+        layers = self.config.config_overrides.get("num_hidden_layers")
+        if layers is None or self.config.name_or_path is None:
+            return False
+        saved = AutoConfig.from_pretrained(
+            self.config.name_or_path, trust_remote_code=self.config.trust_remote_code
+        )
+        if layers == saved.num_hidden_layers:
+            return False
+        logger.info("config_overrides set num_hidden_layers=%s: the model gets fresh weights", layers)
+        return True
+
     def create_model(self, model_config: PretrainedConfig) -> torch.nn.Module:
         cfg = self.config
         dtype = DTYPES[cfg.dtype]
         extra: dict[str, Any] = {}
         if cfg.attn_implementation is not None:
             extra["attn_implementation"] = cfg.attn_implementation
-        if cfg.config is not None:
+        if cfg.config is not None or self._fresh_layers():
             model = AutoModelForCausalLM.from_config(model_config, dtype=dtype, **extra)
         else:
             assert cfg.name_or_path is not None

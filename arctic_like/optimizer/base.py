@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from arctic_like.callback import CallbackMixin
 from arctic_like.config.base import HumanFloat
 from arctic_like.config.parts import OptimizerConfig
+from arctic_like.context import call_with_optional
 from arctic_like.optimizer.adam import AdamImplementation, build_adam, choose_adam
 from arctic_like.registry import Registrable
 
@@ -68,10 +69,13 @@ class OptimizerFactory(Registrable, CallbackMixin):
             raise ValueError(
                 "the optimizer factory needs trainer.model. Fix: build the model before the optimizer."
             )
-        return self.create_optimizer(model)
+        return call_with_optional(self.create_optimizer, model, optimizer_config=self.config)
 
-    def create_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
-        """The optimizer over ``model``'s trainable parameters."""
+    def create_optimizer(
+        self, model: torch.nn.Module, optimizer_config: OptimizerConfig | None = None
+    ) -> torch.optim.Optimizer:
+        """The optimizer over ``model``'s trainable parameters, with ``optimizer_config`` (this factory's
+        config; ArcticTraining's signature, so its overrides and callbacks naming it bind)."""
         raise NotImplementedError(f"{type(self).__name__} must implement create_optimizer()")
 
 
@@ -91,8 +95,10 @@ class AdamWOptimizerFactory(OptimizerFactory):
     name = "adamw"
     config = AdamWConfig
 
-    def create_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
-        cfg = self.config
+    def create_optimizer(
+        self, model: torch.nn.Module, optimizer_config: OptimizerConfig | None = None
+    ) -> torch.optim.Optimizer:
+        cfg = optimizer_config or self.config
         trainer_config = getattr(self.trainer, "config", None)
         implementation = choose_adam(
             cfg.implementation,
@@ -143,7 +149,9 @@ class SGDOptimizerFactory(OptimizerFactory):
     name = "sgd"
     config = SGDConfig
 
-    def create_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
-        cfg = self.config
+    def create_optimizer(
+        self, model: torch.nn.Module, optimizer_config: OptimizerConfig | None = None
+    ) -> torch.optim.Optimizer:
+        cfg = optimizer_config or self.config
         groups = weight_decay_groups(model, cfg.weight_decay)
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)

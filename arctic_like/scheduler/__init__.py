@@ -1,4 +1,5 @@
-"""Learning-rate scheduler factories: `constant`, `linear`, `cosine` (with warmup) and `wsd`."""
+"""Learning-rate scheduler factories: `constant`, `linear`, `cosine` (with warmup), `wsd`, and `huggingface`
+(any transformers scheduler by name)."""
 
 from arctic_like.scheduler.base import (
     ConstantSchedulerFactory,
@@ -9,10 +10,13 @@ from arctic_like.scheduler.base import (
     WSDSchedulerConfig,
     WSDSchedulerFactory,
 )
+from arctic_like.scheduler.huggingface import HFSchedulerConfig, HFSchedulerFactory
 
 __all__ = [
     "ConstantSchedulerFactory",
     "CosineSchedulerFactory",
+    "HFSchedulerConfig",
+    "HFSchedulerFactory",
     "LinearSchedulerFactory",
     "Schedule",
     "SchedulerFactory",

@@ -18,6 +18,7 @@ from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 from arctic_like.callback import CallbackMixin
 from arctic_like.config.base import HumanFraction, HumanInt
 from arctic_like.config.parts import SchedulerConfig
+from arctic_like.context import TrainerContext
 from arctic_like.registry import Registrable
 
 __all__ = [
@@ -71,7 +72,7 @@ class Schedule:
         return floor + (1.0 - floor) * self._decay(self.shape, progress)
 
 
-class SchedulerFactory(Registrable, CallbackMixin):
+class SchedulerFactory(TrainerContext, Registrable, CallbackMixin):
     """Builds the scheduler for ``trainer.optimizer`` over ``trainer.training_horizon`` optimizer steps."""
 
     config: ClassVar[type[SchedulerConfig]] = SchedulerConfig

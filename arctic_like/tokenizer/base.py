@@ -8,12 +8,13 @@ from transformers import PreTrainedTokenizerBase
 
 from arctic_like.callback import CallbackMixin
 from arctic_like.config.parts import TokenizerConfig
+from arctic_like.context import TrainerContext
 from arctic_like.registry import Registrable
 
 __all__ = ["TokenizerFactory"]
 
 
-class TokenizerFactory(Registrable, CallbackMixin):
+class TokenizerFactory(TrainerContext, Registrable, CallbackMixin):
     """Builds the run's tokenizer: ``TokenizerFactory(trainer, config)()`` returns it.
 
     Subclasses set ``name`` (the recipe's ``tokenizer.type``), ``config`` (their config class) and implement

@@ -37,7 +37,7 @@ from arctic_like.config.base import HumanInt
 from arctic_like.config.parts import ModelConfig
 from arctic_like.config.trainer import TrainerConfig, _validate_part, resolve_factory, resolve_trainer_class
 from arctic_like.data import DataFactory
-from arctic_like.data.base import _quiet_progress
+from arctic_like.data.base import quiet_progress
 from arctic_like.data.dpo import DPODataFactory
 from arctic_like.data.preference import IGNORE_INDEX, REFERENCE_COLUMNS, PairCollator
 from arctic_like.model.peft import base_fingerprint, is_partitioned, is_peft_model
@@ -356,7 +356,7 @@ class DPOTrainer(Trainer):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{path.name}-", dir=path.parent))
             try:
-                with _quiet_progress():
+                with quiet_progress():
                     columns.save_to_disk(str(tmp))
                 honour_umask(tmp)
                 os.replace(tmp, path)

@@ -32,6 +32,7 @@ from arctic_like.checkpoint import CheckpointEngine, TorchCheckpointEngine
 from arctic_like.checkpoint.state import rng_state, set_rng_state
 from arctic_like.config import RecipeError, TrainerConfig
 from arctic_like.config.trainer import resolve_factory
+from arctic_like.context import call_with_optional
 from arctic_like.data import CausalDataFactory, DataFactory
 from arctic_like.engine import Engine, engine_class, parameter_count, resolve_device
 from arctic_like.integrations.hf import HFCallbackSupport
@@ -48,6 +49,7 @@ from arctic_like.trainer.exceptions import (
     StopTraining,
     TrainerFlowException,
 )
+from arctic_like.trainer.log_setup import configure_run_logging
 from arctic_like.trainer.preflight import preflight
 from arctic_like.trainer.readback import DeviceMetrics, ReadBack, Reading
 from arctic_like.trainer.state import TrainerControl, TrainerState
@@ -156,6 +158,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.state.is_world_process_zero = self.global_rank == 0
         self.state.is_local_process_zero = self.local_rank == 0
+        configure_run_logging(config.log, self.global_rank)
 
         # Data position, read and written by the checkpoint engines.
         self.epoch_idx = 0
@@ -181,6 +184,9 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self.stop_signal: int | None = None
         self._stop_requested: int | None = None
         self._nonfinite_in_a_row = 0
+        self._initial_global_step = 0
+        self.training_finished = False
+        """True once the training loop is over (before the save at the end); ArcticTraining's name."""
 
         self.data_factory = self._factory("data", config.data)
         self.data_factory.defer_cache_write = True
@@ -290,6 +296,41 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         since the previous log and over processes, read back with the loss (no transfer of their own)."""
         return self._eval_metrics if self._evaluating else self._train_metrics
 
+    # ------------------------------------------------------------------------------ ArcticTraining's names
+    @property
+    def global_step(self) -> int:
+        """Optimizer steps taken (``state.global_step``); assigning it sets the state's."""
+        return self.state.global_step
+
+    @global_step.setter
+    def global_step(self, value: int) -> None:
+        self.state.global_step = int(value)
+
+    @property
+    def global_step_this_run(self) -> int:
+        """Optimizer steps taken by this ``train()`` call (a resumed run counts from its checkpoint)."""
+        return self.state.global_step - self._initial_global_step
+
+    @property
+    def train_batch_idx(self) -> int:
+        """Micro-batches taken from the training data so far (``state.micro_step``)."""
+        return self.state.micro_step
+
+    @property
+    def gas_boundary(self) -> bool:
+        """Whether the current micro-batch closes its accumulation window (``accumulation_boundary``)."""
+        return self.accumulation_boundary
+
+    @property
+    def epoch_finished(self) -> bool:
+        """Whether the current epoch's loop is over (true from its end until the next epoch starts)."""
+        return self._epoch_ended
+
+    @property
+    def model_unwrapped(self) -> torch.nn.Module:
+        """The plain model, without the engine's wrapper (DDP, DeepSpeed)."""
+        return self.engine.unwrap()
+
     # ------------------------------------------------------------------------------------------- the loop
     def train(self) -> dict[str, float]:
         """Run the training loop; returns the final ``train_*`` metrics (also logged)."""
@@ -305,6 +346,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         self._globalstep_last_logged = state.global_step
         self.engine.train_mode(True)
         self.stop_signal = self._stop_requested = None
+        self.training_finished = False
         previous_handlers = interrupts.install(self._on_signal)
         nonfinite_before = state.nonfinite_losses
         try:
@@ -324,7 +366,9 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         except NonFiniteLossError as error:
             if self.config.nonfinite_loss != "skip" or not self.checkpoint_engines:
                 raise
-            saved = ", ".join(str(e.save()) for e in self.checkpoint_engines)
+            saved = ", ".join(
+                str(call_with_optional(e.save, model=self.model)) for e in self.checkpoint_engines
+            )
             raise NonFiniteLossError(
                 f"{error} The state at failure, skip counters included: {saved}"
             ) from None
@@ -344,6 +388,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
             "train_loss": self._total_loss / max(steps_run, 0.001),  # HF's: the mean of the step losses
         }
         self.log(metrics)
+        self.training_finished = True
         self._maybe_save(end_of_training=True)
         self._finish_best_model()
         if state.is_world_process_zero:
@@ -460,9 +505,14 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
                 self.backward(loss)
         except self.engine.compile_errors as error:
             raise self.engine.compile_error(error) from error
+        self._micro_batch_done(reading, batch["input_ids"].numel())
+
+    def _micro_batch_done(self, reading: Reading, tokens: int) -> None:
+        """After a micro-batch's backward: its loss (queued as ``reading``) and ``tokens`` join the window,
+        which closes (optimizer step) at its last micro-batch."""
         self._window.append(reading)
         self._boundary_backward = self.accumulation_boundary
-        self.state.total_flos += self._flos_per_token * batch["input_ids"].numel() * self.world_size
+        self.state.total_flos += self._flos_per_token * tokens * self.world_size
         if self.accumulation_boundary:
             self._close_window()
 
@@ -659,6 +709,9 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         if config.exit_iteration is not None and self._run_steps >= config.exit_iteration:
             logger.info("exit_iteration=%d reached at step %d: stopping", config.exit_iteration, step)
             control.should_training_stop = True
+        if config.exit_at_step is not None and step >= config.exit_at_step:
+            logger.info("exit_at_step=%d reached: stopping", config.exit_at_step)
+            control.should_training_stop = True
         kill = config.kill_switch_path
         if kill is not None and Path(kill).exists():
             logger.warning("kill switch %s found at step %d: saving and stopping", kill, step)
@@ -751,7 +804,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         if not self.checkpoint_engines or not state.best_global_step:
             return
         primary = self.checkpoint_engines[0]
-        path = primary.output_dir / f"checkpoint-{state.best_global_step}"
+        path = primary.path_for(state.best_global_step)
         if (primary in engines and state.best_global_step == state.global_step) or path.is_dir():
             state.best_model_checkpoint = str(path)
 
@@ -842,7 +895,7 @@ class Trainer(HFCallbackSupport, Registrable, CallbackMixin):
         engines = self.__dict__.pop("_engines_to_save", None) or self.checkpoint_engines
         self._record_best_checkpoint(engines)
         self.callback_states()
-        paths = [engine.save() for engine in engines]
+        paths = [call_with_optional(engine.save, model=self.model) for engine in engines]
         self.control.should_save = False
         return paths[0] if paths else None
 

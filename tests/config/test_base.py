@@ -25,13 +25,20 @@ class Numbers(BaseConfig):
         (12, 12),
         (4.0, 4),
         ("0.5k", 500),
+        ("1Ki", 1024),
+        ("1.5Mi", 1_572_864),
+        ("2Gi", 2 * 2**30),
+        ("1ti", 2**40),
+        ("2^10", 1024),
+        ("2 ^ 3", 8),
+        ("10^2", 100),
     ],
 )
 def test_human_int(text, value):
     assert Numbers(count=text).count == value
 
 
-@pytest.mark.parametrize("text", ["lots", "1.5", "2kk", "", "+", 2.5, "inf"])
+@pytest.mark.parametrize("text", ["lots", "1.5", "2kk", "", "+", 2.5, "inf", "2^-1", "1Kii", "^2", "10^999"])
 def test_human_int_rejects(text):
     with pytest.raises(ValidationError, match="count"):
         Numbers(count=text)

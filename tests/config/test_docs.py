@@ -11,6 +11,7 @@ from arctic_like.config import (
     CheckpointConfig,
     DataConfig,
     DataSourceConfig,
+    LogConfig,
     SchedulerConfig,
     TrainerConfig,
 )
@@ -26,7 +27,7 @@ from arctic_like.data import (
 )
 from arctic_like.model import HFModelConfig
 from arctic_like.optimizer import AdamWConfig, SGDConfig
-from arctic_like.scheduler import WSDSchedulerConfig
+from arctic_like.scheduler import HFSchedulerConfig, WSDSchedulerConfig
 from arctic_like.tokenizer import BPETokenizerConfig, HFTokenizerConfig
 from arctic_like.trainer import DPOTrainerConfig
 
@@ -49,7 +50,9 @@ MODELS = [
     SGDConfig,
     SchedulerConfig,
     WSDSchedulerConfig,
+    HFSchedulerConfig,
     CheckpointConfig,
+    LogConfig,
     HuggingFaceCheckpointConfig,
     CallbackSpec,
     DPOTrainerConfig,

@@ -176,10 +176,10 @@ def test_override_dotted_index_and_append(tmp_path):
 def test_unknown_override_key_lists_valid_keys(tmp_path):
     with pytest.raises(
         RecipeError,
-        match=r"--set optimizer\.learning_rate=1: unknown key 'learning_rate' in "
+        match=r"--set optimizer\.learnrate=1: unknown key 'learnrate' in "
         r"'optimizer'; valid keys: type, lr, weight_decay, betas, eps, implementation\.",
     ):
-        load_recipe(write(tmp_path, RECIPE), ["optimizer.learning_rate=1"])
+        load_recipe(write(tmp_path, RECIPE), ["optimizer.learnrate=1"])
 
 
 def test_unknown_top_level_override_suggests(tmp_path):
@@ -201,8 +201,8 @@ def test_override_in_source_uses_the_source_type(tmp_path):
     with pytest.raises(
         RecipeError,
         match=r"unknown key 'path' in 'data\.sources\[0\]'; "
-        r"valid keys: type, column_mapping, role_mapping, limit, fraction, shuffle, seed, num_samples, "
-        r"eval_samples, digits",
+        r"valid keys: type, column_mapping, role_mapping, limit, fraction, shuffle, seed, content_key, "
+        r"num_samples, eval_samples, digits",
     ):
         load_recipe(write(tmp_path, RECIPE), ["data.sources[0].path=x.jsonl"])
 

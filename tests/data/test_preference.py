@@ -84,10 +84,14 @@ def test_chat_needs_a_chat_template():
 
 
 def test_truncation_keeps_the_framing_and_the_prompts_end_then_the_start(tokenizer):
+    """``max_prompt_length`` keeps a prompt's end after its framing (or, ``keep_start``, its start); then
+    ``max_length`` keeps the start of prompt + completion."""
     bos = tokenizer.bos_token_id
     prompt = [bos, *ids(tokenizer, "abcdefg")]
     short = TruncatePairs(None, 4, set(tokenizer.all_special_ids)).truncate(prompt, [1], [2])
     assert short["prompt_ids"] == [bos, *ids(tokenizer, "efg")]
+    keep_start = TruncatePairs(None, 4, set(tokenizer.all_special_ids), "keep_start")
+    assert keep_start.truncate(prompt, [1], [2])["prompt_ids"] == [bos, *ids(tokenizer, "abc")]
     limited = TruncatePairs(6, None, set()).truncate([bos, 5, 6], [7, 8, 9, 10], [11])
     assert limited == {"prompt_ids": [bos, 5, 6], "chosen_ids": [7, 8, 9], "rejected_ids": [11]}
     assert TruncatePairs(3, None, set()).truncate([bos, 5, 6], [7], [8]) is None
@@ -170,6 +174,31 @@ def test_trl_conversational_columns_are_recognised_and_cached(model_dir, tmp_pat
     monkeypatch.setattr(DPODataFactory, "process", no_processing)
     again = _data(model_dir, tmp_path, {"sources": [source]})
     assert again.train_dataloader.dataset["chosen_ids"] == first.train_dataloader.dataset["chosen_ids"]
+
+
+def test_whole_conversations_with_a_messages_column_read_as_trl_reads_them(model_dir, tmp_path):
+    """ultrafeedback_binarized's shape: a text ``prompt``, ``chosen``/``rejected`` whole conversations and a
+    ``messages`` column (the chosen conversation): the prompt is the conversations' shared first turns, and
+    ``messages`` is not read as a prompt."""
+    pairs = tiny.chat_preference_rows(count=8)
+    whole = [
+        {
+            "prompt": r["prompt"][0]["content"],
+            "chosen": r["prompt"] + r["chosen"],
+            "rejected": r["prompt"] + r["rejected"],
+            "messages": r["prompt"] + r["chosen"],
+        }
+        for r in pairs
+    ]
+    datasets = {}
+    for name, rows in (("ultrafeedback", whole), ("trl", pairs)):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        trainer = _data(model_dir, tmp_path / name, {"sources": [str(path)]})
+        datasets[name] = trainer.train_dataloader.dataset
+    assert len(datasets["trl"]) == 8
+    for column in ("prompt_ids", "chosen_ids", "rejected_ids"):
+        assert datasets["ultrafeedback"][column] == datasets["trl"][column]
 
 
 def test_rows_that_are_not_pairs_are_explained(model_dir, tmp_path):

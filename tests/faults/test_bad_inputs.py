@@ -654,7 +654,47 @@ CALLBACKS = [
     ),
 ]
 
-CASES = RECIPE_VALUES + RECIPE_MODEL + RECIPE_FILE + COMMAND_LINE + CHECKPOINTS + DATA_FILES + CALLBACKS
+ARCTIC_TRAINING = [
+    Case(
+        "at-refused-key",
+        r"recipe\.yaml:\d+: sequence_parallel_size: 2 is not supported: Ulysses sequence parallelism is not "
+        r"available\. Fix: remove it",
+        "sequence_parallel_size: 2",
+    ),
+    Case(
+        "at-key-and-ours-disagree",
+        r"optimizer\.lr and optimizer\.learning_rate both set optimizer\.lr \(0\.2 and 0\.1\)\. Fix: keep",
+        "optimizer: {lr: 0.2, learning_rate: 0.1}",
+    ),
+    Case(
+        "at-snowflake-source",
+        r"data\.sources\[0\]: Snowflake sources need a Snowflake account .*Fix: export the table",
+        "data: {sources: [{type: snowflake, sql: select 1}], max_length: 16, cache_dir: CACHE}",
+    ),
+    Case("at-bad-style", r"style: 'at' is not one of auto, arctic_training, arctic_like", "style: at"),
+    Case(
+        "launch-gpus-and-procs",
+        r"usage error: --num-gpus and --num-procs both given\. Fix: give one",
+        args=["--num-gpus", "2", "--num-procs", "2"],
+    ),
+    Case(
+        "launch-nodes-without-rank",
+        r"usage error: a run on several machines without a hostfile is started on each machine\. Fix: give "
+        r"--node-rank",
+        args=["--num-procs", "2", "--num-nodes", "2"],
+    ),
+]
+
+CASES = (
+    RECIPE_VALUES
+    + RECIPE_MODEL
+    + RECIPE_FILE
+    + COMMAND_LINE
+    + CHECKPOINTS
+    + DATA_FILES
+    + CALLBACKS
+    + ARCTIC_TRAINING
+)
 
 # ---- helpers -----------------------------------------------------------------------------------------------
 
