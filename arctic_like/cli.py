@@ -392,6 +392,16 @@ def _latest(trainer: Any) -> Path | None:
 # ---------------------------------------------------------------------------------------------- train
 
 
+def _leave_process_group() -> None:
+    """After a run every process finished: meet once more, then close the process group, so that no
+    communication thread is still running when the interpreter exits (gloo then aborts the process)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """`arctic-like train RECIPE`: build the trainer and train (or, with `--dry-run`, print the plan); with
     `--num-gpus`/`--num-procs`/`--num-nodes`/`--hostfile`, start the launcher that runs it in each process."""
@@ -409,6 +419,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     args.started = True
     trainer.train()
     if trainer.stop_signal is None:
+        _leave_process_group()
         return 0
     step = int(trainer.state.global_step)
     engines = list(getattr(trainer, "checkpoint_engines", None) or [])
