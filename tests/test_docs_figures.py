@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("docs_figures", ROOT / "scripts" / "docs_figures.py")
@@ -39,9 +40,13 @@ def test_recordings_say_how_they_were_made_and_parse():
     for name in figures.RUNNERS:
         header = figures.Recording.read(name).header
         assert {"command", "date", "machine", "load", "versions"} <= set(header)
+    recipe_file = ROOT / "examples" / "recipes" / "tiny-addition.yaml"
+    recipe = yaml.safe_load(recipe_file.read_text(encoding="utf-8"))
+    steps, every = recipe["max_steps"], recipe["logging_steps"]
     demo = figures.demo_figures(figures.Recording.read("demo"))
-    assert demo["steps"] == "1000" and 0 <= float(demo["accuracy"]) <= 1
-    assert demo["first_log"].startswith("step 50/1000 ") and "tokens_per_second=" in demo["first_log"]
+    assert demo["steps"] == str(steps) and 0 <= float(demo["accuracy"]) <= 1  # recorded from today's recipe
+    assert demo["first_log"].startswith(f"step {every}/{steps} ")
+    assert "tokens_per_second=" in demo["first_log"]
     rows = figures.dispatch_rows(figures.Recording.read("dispatch"))
     assert len(rows) == 17 and rows["plain method"][1] == 1.0
     packing = figures.packing_figures(figures.Recording.read("packing"))
