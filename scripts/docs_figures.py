@@ -135,10 +135,16 @@ def run_fine_tune() -> None:
     Recording(header, output.replace(f"{tmp}/", "examples/fine-tuning/")).write("fine-tune")
 
 
-def run_dispatch() -> None:
-    header = _header("python benchmarks/dispatch.py")
-    output, _ = _run([sys.executable, "benchmarks/dispatch.py"])
-    Recording(header, output).write("dispatch")
+def recorded(name: str, *args: str, deepspeed: bool = False) -> Callable[[], None]:
+    """The runner of a figure that is the output of one ``python ARGS`` (a script, or ``-m module``)."""
+
+    def run() -> None:
+        extra = {"versions": _with_deepspeed()} if deepspeed else {}
+        header = _header(f"python {' '.join(args)}", **extra)
+        output, _ = _run([sys.executable, *args])
+        Recording(header, output).write(name)
+
+    return run
 
 
 def run_overhead() -> None:
@@ -150,46 +156,10 @@ def run_overhead() -> None:
     Recording(header, "".join(runs)).write("overhead")
 
 
-def run_packing() -> None:
-    header = _header("python benchmarks/packing.py")
-    output, _ = _run([sys.executable, "benchmarks/packing.py"])
-    Recording(header, output).write("packing")
-
-
-def run_dpo() -> None:
-    header = _header("python benchmarks/dpo.py --repeats 2")
-    output, _ = _run([sys.executable, "benchmarks/dpo.py", "--repeats", "2"])
-    Recording(header, output).write("dpo")
-
-
-def run_trl_agreement() -> None:
-    header = _header("python -m tests.reference.agreement")
-    output, _ = _run([sys.executable, "-m", "tests.reference.agreement"])
-    Recording(header, output).write("trl-agreement")
-
-
-def run_overhead_null() -> None:
-    header = _header("python benchmarks/trainer_overhead.py --case null")
-    output, _ = _run([sys.executable, "benchmarks/trainer_overhead.py", "--case", "null"])
-    Recording(header, output).write("overhead-null")
-
-
-def run_gpu() -> None:
-    header = _header("python benchmarks/gpu.py")
-    output, _ = _run([sys.executable, "benchmarks/gpu.py"])
-    Recording(header, output).write("gpu")
-
-
 def _with_deepspeed() -> str:
     import deepspeed
 
     return f"{_versions()}, DeepSpeed {deepspeed.__version__}"
-
-
-def run_offload() -> None:
-    header = _header("python benchmarks/offload.py", versions=_with_deepspeed())
-    output, _ = _run([sys.executable, "benchmarks/offload.py"])
-    Recording(header, output).write("offload")
 
 
 def run_zero_memory() -> None:
@@ -204,14 +174,14 @@ def run_zero_memory() -> None:
 RUNNERS: dict[str, Callable[[], None]] = {
     "demo": run_demo,
     "fine-tune": run_fine_tune,
-    "dispatch": run_dispatch,
+    "dispatch": recorded("dispatch", "benchmarks/dispatch.py"),
     "overhead": run_overhead,
-    "overhead-null": run_overhead_null,
-    "packing": run_packing,
-    "dpo": run_dpo,
-    "trl-agreement": run_trl_agreement,
-    "gpu": run_gpu,
-    "offload": run_offload,
+    "overhead-null": recorded("overhead-null", "benchmarks/trainer_overhead.py", "--case", "null"),
+    "packing": recorded("packing", "benchmarks/packing.py"),
+    "dpo": recorded("dpo", "benchmarks/dpo.py", "--repeats", "2"),
+    "trl-agreement": recorded("trl-agreement", "-m", "tests.reference.agreement"),
+    "gpu": recorded("gpu", "benchmarks/gpu.py"),
+    "offload": recorded("offload", "benchmarks/offload.py", deepspeed=True),
     "zero-memory": run_zero_memory,
 }
 
