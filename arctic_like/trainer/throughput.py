@@ -23,6 +23,9 @@ import torch
 
 from arctic_like.trainer.readback import ReadBack, Reading
 
+MASKS_SUMMED_AT = 32
+"""Attention masks kept for the next mark before they are summed into one tensor (bounds what they hold)."""
+
 try:
     import resource
 except ImportError:  # Windows
@@ -136,6 +139,8 @@ class Throughput:
         self._host_samples = self._host_tokens = 0
         self._samples: list[Reading] = []
         self._tokens: list[Reading] = []
+        self._masks: list[torch.Tensor] = []
+        self._mask_sums: list[torch.Tensor] = []
         self._pauses: list[tuple[tuple[int, Any], tuple[int, Any]]] = []
         self._window_start = self._latest = self.clock.stamp()
 
@@ -147,9 +152,15 @@ class Throughput:
         self._host_samples += int(ids.shape[0]) if ids.dim() > 0 else 1
         mask = batch.get("attention_mask")
         if isinstance(mask, torch.Tensor) and mask.shape == ids.shape:
-            self._tokens.append(self.readback.put(mask.sum()))
+            self._masks.append(mask)  # summed with the others at the next mark: no device op per batch
+            if len(self._masks) >= MASKS_SUMMED_AT:
+                self._mask_sums.append(self._summed_masks())
         else:
             self._host_tokens += ids.numel()
+
+    def _summed_masks(self) -> torch.Tensor:
+        masks, self._masks = self._masks, []
+        return torch.cat([mask.reshape(-1) for mask in masks]).sum(dtype=torch.float64)
 
     def mark(self) -> None:
         """A read-back is about to copy its values to the host: the counts so far go with it (so that they
@@ -159,6 +170,11 @@ class Throughput:
         device = self.readback.device
         self._samples.append(put(torch.full((), self._host_samples, dtype=torch.float64, device=device)))
         self._tokens.append(put(torch.full((), self._host_tokens, dtype=torch.float64, device=device)))
+        if self._masks:
+            self._mask_sums.append(self._summed_masks())
+        sums, self._mask_sums = self._mask_sums, []
+        masked = torch.stack(sums).sum() if sums else torch.zeros((), dtype=torch.float64, device=device)
+        self._tokens.append(put(masked))  # put at every mark, so that every process puts the same values
         self._host_samples = self._host_tokens = 0
         self._latest = self.clock.stamp()
 

@@ -80,6 +80,24 @@ def test_evaluation_and_checkpoint_time_is_left_out(monkeypatch):
     assert "mfu" not in logs
 
 
+def test_masked_tokens_of_many_batches_are_summed_once_per_window(monkeypatch):
+    """Masks are summed at the window's end (in groups, to bound what they keep alive), not per batch."""
+    clock = _Clock()
+    monkeypatch.setattr(throughput, "time", types.SimpleNamespace(perf_counter=clock.perf_counter))
+    meter = Throughput(types.SimpleNamespace(device="cpu", world_size=1, model=None))
+    generator = torch.Generator().manual_seed(0)
+    count = 2 * throughput.MASKS_SUMMED_AT + 3
+    masks = [torch.randint(0, 2, (2, 5), generator=generator) for _ in range(count)]
+    for mask in masks:
+        meter.count({"input_ids": torch.ones(2, 5, dtype=torch.long), "attention_mask": mask})
+    assert len(meter._masks) == 3 and len(meter._mask_sums) == 2  # two groups summed, three kept
+    meter.count({"input_ids": torch.ones(1, 7, dtype=torch.long)})  # no mask: its ids count
+    clock.now += 1.0
+    logs = meter.window(steps=1)
+    assert logs["tokens_per_second"] == sum(int(m.sum()) for m in masks) + 7
+    assert logs["samples_per_second"] == 2 * len(masks) + 1
+
+
 def test_mfu_where_the_gpu_and_the_model_flops_are_known(monkeypatch, tmp_path):
     model = build(tmp_path, max_steps=1).model
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 80GB HBM3")
