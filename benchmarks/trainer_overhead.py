@@ -152,20 +152,21 @@ def run_arctic(steps: int, workdir: Path) -> tuple[float, float]:
     return timer.seconds
 
 
-def run_hf(trainer: Any, steps: int, workdir: Path) -> tuple[float, float]:
-    """HF's Trainer on the same dataset and collator."""
-    model = fresh_model(trainer.model.config)
-    loader = trainer.train_dataloader
-    args = transformers.TrainingArguments(
-        output_dir=str(workdir / "hf"),
-        per_device_train_batch_size=BATCH,
+def hf_arguments(
+    output_dir: Path, batch: int, steps: int, logging_steps: int
+) -> transformers.TrainingArguments:
+    """HF's settings for the runs arctic_like's recipes describe: AdamW, cosine with warm-up, clipping at 1,
+    no saving, reporting or progress bar, on the CPU."""
+    return transformers.TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=batch,
         max_steps=steps,
         learning_rate=LR,
         weight_decay=0.0,
         lr_scheduler_type="cosine",
         warmup_steps=WARMUP,
         max_grad_norm=1.0,
-        logging_steps=10,
+        logging_steps=logging_steps,
         save_strategy="no",
         report_to=[],
         disable_tqdm=True,
@@ -173,6 +174,13 @@ def run_hf(trainer: Any, steps: int, workdir: Path) -> tuple[float, float]:
         dataloader_drop_last=True,
         seed=0,
     )
+
+
+def run_hf(trainer: Any, steps: int, workdir: Path) -> tuple[float, float]:
+    """HF's Trainer on the same dataset and collator."""
+    model = fresh_model(trainer.model.config)
+    loader = trainer.train_dataloader
+    args = hf_arguments(workdir / "hf", BATCH, steps, logging_steps=10)
     hf = transformers.Trainer(
         model=model, args=args, train_dataset=loader.dataset, data_collator=loader.collate_fn
     )
@@ -312,23 +320,7 @@ class _HFMark(transformers.TrainerCallback):
 
 
 def null_hf(steps: int, timer: StepTimer, workdir: Path) -> None:
-    args = transformers.TrainingArguments(
-        output_dir=str(workdir / "hf-null"),
-        per_device_train_batch_size=NULL_BATCH,
-        max_steps=steps,
-        learning_rate=LR,
-        weight_decay=0.0,
-        lr_scheduler_type="cosine",
-        warmup_steps=WARMUP,
-        max_grad_norm=1.0,
-        logging_steps=NULL_LOG_EVERY,
-        save_strategy="no",
-        report_to=[],
-        disable_tqdm=True,
-        use_cpu=True,
-        dataloader_drop_last=True,
-        seed=0,
-    )
+    args = hf_arguments(workdir / "hf-null", NULL_BATCH, steps, logging_steps=NULL_LOG_EVERY)
     data = null_dataset(steps * NULL_BATCH)
     hf = transformers.Trainer(model=NullModel(), args=args, train_dataset=data, callbacks=[_HFMark(timer)])
     hf.remove_callback(transformers.trainer_callback.PrinterCallback)
